@@ -1,0 +1,42 @@
+"""dlnotes — the package behind *Deep Learning Notes, Executed*.
+
+Modules mirror the book's chapters (DESIGN.md §2): ``device``, ``data``, ``train``, ``plot``,
+``widgets``, ``losses``, ``metrics``. :func:`show` puts a function's source on the page, so
+the reader sees the equation next to the code that implements it.
+"""
+from __future__ import annotations
+
+import inspect
+import textwrap
+from typing import Any, Callable
+
+__version__ = "0.1.0"
+__all__ = ["Source", "show"]
+
+
+class Source:
+    """Python source that displays as a highlighted code block (``text/markdown``)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/markdown": f"```python\n{self.code}\n```", "text/plain": self.code}
+
+
+def show(obj: Callable[..., Any] | type) -> Source:
+    """Return the source of a function or class of :mod:`dlnotes`, for display in a page.
+
+    Parameters
+    ----------
+    obj : function or class
+        Anything :func:`inspect.getsource` accepts.
+
+    Returns
+    -------
+    Source
+        Displays as a Python code block in Jupyter and in the built book.
+    """
+    if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)):
+        raise ValueError(f"show expects a function or a class, got {type(obj).__name__}")
+    return Source(textwrap.dedent(inspect.getsource(obj)).rstrip())

@@ -1,0 +1,133 @@
+"""Softmax, log-softmax and cross-entropy from scratch (notes: LOGITS, CROSS ENTROPY FORMULA)."""
+from __future__ import annotations
+
+import torch
+
+from ._checks import floating_tensor, positive_number
+
+__all__ = ["log_softmax", "softmax", "cross_entropy", "entropy"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Log-softmax with the log-sum-exp trick.
+
+    ``log softmax(z)_i = z_i - m - log Σ_j exp(z_j - m)`` with ``m = max_j z_j``: every
+    exponent is <= 0, so nothing overflows, and at least one term of the sum is 1, so the
+    logarithm never sees 0.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(..., c)`` floating tensor of logits ``z``.
+    dim : int
+        The class dimension.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``logits``.
+    """
+    floating_tensor("logits", logits)
+    shift = logits.amax(dim=dim, keepdim=True).detach()  # d/dm of the result is exactly 0
+    shifted = logits - shift
+    return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
+
+
+def softmax(logits: torch.Tensor, temperature: float = 1.0, dim: int = -1) -> torch.Tensor:
+    """Softmax at a temperature: ``softmax(z / T)_i = exp(z_i / T) / Σ_j exp(z_j / T)``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(..., c)`` floating tensor.
+    temperature : float
+        ``T > 0``. ``T → 0`` tends to the one-hot argmax, ``T → ∞`` to the uniform
+        distribution; ``T = 1`` is the ordinary softmax.
+    dim : int
+        The class dimension.
+
+    Returns
+    -------
+    torch.Tensor
+        Probabilities, same shape as ``logits``, summing to 1 along ``dim``.
+    """
+    floating_tensor("logits", logits)
+    temperature = positive_number("temperature", temperature)
+    return log_softmax(logits / temperature, dim=dim).exp()
+
+
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy between targets and ``softmax(logits)``: ``-Σ_i y_i log ŷ_i``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, c)`` floating tensor of logits.
+    targets : torch.Tensor
+        Either ``(n,)`` integer class indices in ``[0, c)`` (one-hot ``y``, so the loss is
+        ``-log ŷ_t``), or ``(n, c)`` floating probability vectors (rows >= 0 summing to 1).
+    reduction : {"mean", "sum", "none"}
+        Average over the batch, sum over it, or return the ``(n,)`` per-example losses.
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar, or ``(n,)`` with ``reduction="none"``.
+    """
+    floating_tensor("logits", logits)
+    if logits.dim() != 2:
+        raise ValueError(f"logits must have shape (n, c), got {tuple(logits.shape)}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not isinstance(targets, torch.Tensor):
+        raise ValueError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    n, c = logits.shape
+    log_probs = log_softmax(logits, dim=-1)
+    if targets.is_floating_point():
+        if targets.shape != logits.shape:
+            raise ValueError(
+                f"probability targets must have the logits' shape {(n, c)}, got {tuple(targets.shape)}"
+            )
+        if (targets < 0).any() or not torch.allclose(
+            targets.sum(-1), torch.ones(n, dtype=targets.dtype, device=targets.device), atol=1e-4
+        ):
+            raise ValueError("probability targets must be >= 0 and sum to 1 along the last dim")
+        # 0 · log 0 = 0: a zero-probability class contributes nothing even if ŷ = 0
+        per_example = -torch.where(targets > 0, targets * log_probs, 0.0).sum(-1)
+    elif targets.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        if targets.shape != (n,):
+            raise ValueError(f"class-index targets must have shape ({n},), got {tuple(targets.shape)}")
+        if n and (targets.min() < 0 or targets.max() >= c):
+            raise ValueError(f"class-index targets must lie in [0, {c}), got range "
+                             f"[{targets.min().item()}, {targets.max().item()}]")
+        per_example = -log_probs.gather(1, targets.long()[:, None]).squeeze(1)
+    else:
+        raise ValueError(f"targets must be integer class indices or float probabilities, got {targets.dtype}")
+    if reduction == "mean":
+        return per_example.mean()
+    if reduction == "sum":
+        return per_example.sum()
+    return per_example
+
+
+def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Shannon entropy in nats, ``H(p) = -Σ_i p_i log p_i`` with ``0 log 0 = 0``.
+
+    Parameters
+    ----------
+    probs : torch.Tensor
+        ``(..., c)`` probabilities (>= 0, summing to 1 along ``dim``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(...)``: the input shape without ``dim``.
+    """
+    floating_tensor("probs", probs)
+    if (probs < 0).any():
+        raise ValueError("probs must be >= 0")
+    return -torch.special.xlogy(probs, probs).sum(dim=dim)

@@ -1,0 +1,107 @@
+"""dlnotes.data and dlnotes.device."""
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from dlnotes import data
+from dlnotes.device import get_device, seed_everything
+
+
+def test_digits_shapes_split_and_range():
+    d = data.digits()
+    assert d.x_train.shape == (1347, 64) and d.x_test.shape == (450, 64)
+    assert d.y_train.shape == (1347,) and d.y_test.shape == (450,)
+    assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    # stratified: each class's share in the test split within one image of its train share
+    for c in range(10):
+        expected = (d.y_train == c).float().mean() * 450
+        assert abs((d.y_test == c).sum().item() - expected.item()) <= 1.0
+
+
+def test_digits_split_is_fixed_and_images_reshape():
+    a, b = data.digits(), data.digits(flat=False)
+    assert b.x_train.shape == (1347, 1, 8, 8)
+    torch.testing.assert_close(a.x_train, b.x_train.reshape(-1, 64))
+    assert torch.equal(a.y_test, data.digits().y_test)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, "0.2"])
+def test_digits_bad_fraction(fraction):
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.digits(fraction)
+
+
+def test_ring_centres_and_samples():
+    c = data.ring_centres()
+    assert c.shape == (8, 2)
+    torch.testing.assert_close(c.norm(dim=1), torch.ones(8))
+    torch.testing.assert_close(c[2], torch.tensor([0.0, 1.0]), atol=1e-7, rtol=0)
+    x, labels = data.ring(4000, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (4000, 2) and labels.shape == (4000,)
+    residual = x - c[labels]
+    # the noise std is 0.01; with 8000 coordinates the sample std is within 5 % of it
+    assert abs(residual.std().item() - 0.01) < 0.0005
+    assert set(labels.tolist()) == set(range(8))
+
+
+def test_grid_centres_are_the_benchmark_lattice():
+    c = data.grid_centres()
+    assert c.shape == (25, 2)
+    assert sorted(set(c[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    x, labels = data.grid(3000, generator=torch.Generator().manual_seed(1))
+    assert abs((x - c[labels]).std().item() - 0.05) < 0.0025
+
+
+def test_moons_lie_on_arcs_without_noise():
+    x, labels = data.moons(500, noise=0.0, generator=torch.Generator().manual_seed(2))
+    upper, lower = x[labels == 0], x[labels == 1]
+    torch.testing.assert_close(upper.norm(dim=1), torch.ones(len(upper)))
+    torch.testing.assert_close((lower - torch.tensor([1.0, 0.5])).norm(dim=1), torch.ones(len(lower)))
+    assert (upper[:, 1] >= 0).all() and (lower[:, 1] <= 0.5).all()
+
+
+def test_generators_are_repeatable():
+    a = data.moons(10, generator=torch.Generator().manual_seed(3))[0]
+    b = data.moons(10, generator=torch.Generator().manual_seed(3))[0]
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: data.ring(0), "n must"),
+    (lambda: data.ring(10, modes=0), "modes"),
+    (lambda: data.ring(10, std=0.0), "std"),
+    (lambda: data.ring(10, radius=-1.0), "radius"),
+    (lambda: data.grid(10, side=0), "side"),
+    (lambda: data.grid(10, std=math.nan), "std"),
+    (lambda: data.moons(10, noise=-0.1), "noise"),
+    (lambda: data.moons(2.5), "n must"),
+])
+def test_toy_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_get_device_on_this_machine():
+    device = get_device()
+    expected = "cuda" if torch.cuda.is_available() else None
+    assert device.type in ("cuda", "mps", "cpu")
+    if expected:
+        assert device.type == expected
+
+
+def test_seed_everything_repeats_all_generators():
+    seed_everything(7)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    gen = seed_everything(7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+    assert isinstance(gen, torch.Generator)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "1"])
+def test_seed_everything_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(seed)

@@ -1,0 +1,96 @@
+"""House rules of DESIGN.md that a reviewer would otherwise check by hand."""
+from __future__ import annotations
+
+import json
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import dlnotes
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def _toc_files() -> set[str]:
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            if "root" in node:
+                yield node["root"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    return set(walk(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no chapter notebooks found under book/"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_is_committed_without_outputs(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    dirty = [i for i, c in enumerate(cells)
+             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"cells {dirty} carry outputs or execution counts: strip them"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_is_in_the_toc_and_has_checks(nb):
+    rel = nb.relative_to(ROOT).with_suffix("").as_posix()
+    assert rel in _toc_files(), f"{rel} is missing from _toc.yml"
+    cells = json.loads(nb.read_text())["cells"]
+    assert any("check" in c.get("metadata", {}).get("tags", []) for c in cells if c["cell_type"] == "code")
+
+
+def test_every_toc_entry_exists():
+    for entry in _toc_files():
+        candidates = [ROOT / f"{entry}{ext}" for ext in (".md", ".ipynb")]
+        assert any(p.exists() for p in candidates), f"_toc.yml lists {entry}, which does not exist"
+
+
+def test_api_page_documents_every_module():
+    modules = {"dlnotes"} | {
+        f"dlnotes.{m.name}" for m in pkgutil.iter_modules(dlnotes.__path__) if not m.name.startswith("_")
+    }
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$", (ROOT / "book/appendix/api.md").read_text(), re.M))
+    assert documented == modules
+
+
+def test_every_public_name_has_a_docstring():
+    import importlib
+
+    for info in pkgutil.iter_modules(dlnotes.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"dlnotes.{info.name}")
+        assert module.__doc__, f"dlnotes.{info.name} has no module docstring"
+        for name in module.__all__:
+            assert getattr(module, name).__doc__, f"dlnotes.{info.name}.{name} has no docstring"
+
+
+def test_requirements_pin_everything_exactly():
+    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    assert "torch==2.13.0" in lines
+    assert "-e ." in lines
+    loose = [l for l in lines if l != "-e ." and not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=<>~!]+", l)]
+    assert not loose, f"unpinned requirements: {loose}"
+    assert not any(l.lower().startswith("torchvision") for l in lines)
+
+
+def test_errata_links_resolve_to_labels_in_the_book():
+    errata = (ROOT / "book/appendix/errata.md").read_text()
+    labels = set(re.findall(r"\{ref\}`([^`<]+)`", errata))
+    assert labels, "the errata table links no demonstration"
+    sources = "".join(p.read_text() for p in NOTEBOOKS)
+    for label in labels:
+        assert f"({label})=" in sources, f"errata link {label} has no target in any chapter"
