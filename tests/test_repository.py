@@ -94,3 +94,12 @@ def test_errata_links_resolve_to_labels_in_the_book():
     sources = "".join(p.read_text() for p in NOTEBOOKS)
     for label in labels:
         assert f"({label})=" in sources, f"errata link {label} has no target in any chapter"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.+?)\n```", readme)
+    assert len(commands) >= 2, "the README must give a build command and a test command"
+    test_command = next(c for c in commands if "pytest" in c)
+    ci_lines = (ROOT / ".ci/run").read_text().splitlines()
+    assert test_command in ci_lines

@@ -83,9 +83,12 @@ def test_slider_bad_arguments(kwargs, match):
         slider(**args)
 
 
-def test_show_returns_the_source_as_markdown():
+def test_show_returns_the_source_as_markdown_without_the_docstring():
     bundle = dlnotes.show(softmax)._repr_mimebundle_()
     assert bundle["text/markdown"].startswith("```python\ndef softmax(")
+    assert bundle["text/markdown"].endswith("dim=dim).exp()\n```")
     assert "log_softmax(logits / temperature" in bundle["text/plain"]
+    assert "Parameters" not in bundle["text/plain"]
+    assert "Parameters" in dlnotes.show(softmax, docstring=True).code
     with pytest.raises(ValueError, match="function or a class"):
         dlnotes.show(42)

@@ -6,6 +6,7 @@ the reader sees the equation next to the code that implements it.
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import textwrap
 from typing import Any, Callable
@@ -24,13 +25,16 @@ class Source:
         return {"text/markdown": f"```python\n{self.code}\n```", "text/plain": self.code}
 
 
-def show(obj: Callable[..., Any] | type) -> Source:
+def show(obj: Callable[..., Any] | type, docstring: bool = False) -> Source:
     """Return the source of a function or class of :mod:`dlnotes`, for display in a page.
 
     Parameters
     ----------
     obj : function or class
         Anything :func:`inspect.getsource` accepts.
+    docstring : bool
+        Keep the docstring. By default it is dropped, so the page shows the code that
+        implements the equation (the docstring is in the API appendix).
 
     Returns
     -------
@@ -39,4 +43,11 @@ def show(obj: Callable[..., Any] | type) -> Source:
     """
     if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)):
         raise ValueError(f"show expects a function or a class, got {type(obj).__name__}")
-    return Source(textwrap.dedent(inspect.getsource(obj)).rstrip())
+    code = textwrap.dedent(inspect.getsource(obj))
+    if not docstring:
+        node = ast.parse(code).body[0]
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            lines = code.splitlines()
+            code = "\n".join(lines[: first.lineno - 1] + lines[first.end_lineno :])
+    return Source(code.rstrip())

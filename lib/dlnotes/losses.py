@@ -78,6 +78,21 @@ def cross_entropy(
     torch.Tensor
         A scalar, or ``(n,)`` with ``reduction="none"``.
     """
+    _check_ce_arguments(logits, targets, reduction)
+    log_probs = log_softmax(logits, dim=-1)
+    if targets.is_floating_point():
+        # 0 · log 0 = 0: a zero-probability class contributes nothing even if ŷ = 0
+        per_example = -torch.where(targets > 0, targets * log_probs, 0.0).sum(-1)
+    else:  # one-hot y: the sum keeps the single term -log ŷ_t
+        per_example = -log_probs.gather(1, targets.long()[:, None]).squeeze(1)
+    if reduction == "mean":
+        return per_example.mean()
+    if reduction == "sum":
+        return per_example.sum()
+    return per_example
+
+
+def _check_ce_arguments(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> None:
     floating_tensor("logits", logits)
     if logits.dim() != 2:
         raise ValueError(f"logits must have shape (n, c), got {tuple(logits.shape)}")
@@ -86,32 +101,22 @@ def cross_entropy(
     if not isinstance(targets, torch.Tensor):
         raise ValueError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     n, c = logits.shape
-    log_probs = log_softmax(logits, dim=-1)
     if targets.is_floating_point():
         if targets.shape != logits.shape:
             raise ValueError(
                 f"probability targets must have the logits' shape {(n, c)}, got {tuple(targets.shape)}"
             )
-        if (targets < 0).any() or not torch.allclose(
-            targets.sum(-1), torch.ones(n, dtype=targets.dtype, device=targets.device), atol=1e-4
-        ):
+        ones = torch.ones(n, dtype=targets.dtype, device=targets.device)
+        if (targets < 0).any() or not torch.allclose(targets.sum(-1), ones, atol=1e-4):
             raise ValueError("probability targets must be >= 0 and sum to 1 along the last dim")
-        # 0 · log 0 = 0: a zero-probability class contributes nothing even if ŷ = 0
-        per_example = -torch.where(targets > 0, targets * log_probs, 0.0).sum(-1)
     elif targets.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
         if targets.shape != (n,):
             raise ValueError(f"class-index targets must have shape ({n},), got {tuple(targets.shape)}")
         if n and (targets.min() < 0 or targets.max() >= c):
             raise ValueError(f"class-index targets must lie in [0, {c}), got range "
                              f"[{targets.min().item()}, {targets.max().item()}]")
-        per_example = -log_probs.gather(1, targets.long()[:, None]).squeeze(1)
     else:
         raise ValueError(f"targets must be integer class indices or float probabilities, got {targets.dtype}")
-    if reduction == "mean":
-        return per_example.mean()
-    if reduction == "sum":
-        return per_example.sum()
-    return per_example
 
 
 def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:

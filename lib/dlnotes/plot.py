@@ -103,12 +103,15 @@ def confusion(matrix: torch.Tensor, ax: plt.Axes | None = None, labels: Sequence
     return ax
 
 
-def reliability(cal: Calibration, ax: plt.Axes | None = None, label: str | None = None) -> plt.Axes:
+def reliability(cal: Calibration, ax: plt.Axes | None = None, label: str | None = None,
+                diagonal: bool = True) -> plt.Axes:
     """Reliability diagram of a :class:`~dlnotes.metrics.Calibration`: accuracy against
-    confidence per bin, with the diagonal of perfect calibration."""
+    confidence per bin, with the diagonal of perfect calibration (``diagonal=False`` when
+    adding a second model to the same axes)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.0, 4.0))
-    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="perfectly calibrated")
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="perfectly calibrated")
     keep = cal.count > 0
     ax.plot(cal.confidence[keep].numpy(), cal.accuracy[keep].numpy(), "o-",
             label=label if label is not None else f"model (ECE {cal.ece:.3f})")

@@ -1,0 +1,104 @@
+"""Fixtures of the browser suite: the built book served on localhost, and headless Chromium
+(Debian's /usr/bin/chromium driven by Playwright) with every non-localhost request refused."""
+from __future__ import annotations
+
+import functools
+import http.server
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def site_pages() -> list[Path]:
+    """Every HTML page of the built book, relative to the site root."""
+    return sorted(p.relative_to(SITE) for p in SITE.rglob("*.html") if "_static" not in p.parts)
+
+
+@pytest.fixture(scope="session")
+def site() -> Path:
+    if not (SITE / "index.html").exists():
+        pytest.fail("the book is not built: run the README's build command first (_build/html is missing)")
+    return SITE
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(site: Path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="dlnotes-chromium-") as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, chromium_sandbox=False,
+            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+class PageLog:
+    """What one page did: refused (off-site) requests, failed requests, console errors."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+        self.failed: list[str] = []
+        self.console_errors: list[str] = []
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """``open_page(path) -> (page, log)``: load a page of the book with the network refused."""
+    host = urlsplit(server).netloc
+    pages = []
+
+    def _open(path: str):
+        page = browser.new_page()
+        log = PageLog()
+
+        def route(r):
+            if urlsplit(r.request.url).netloc == host:
+                r.continue_()
+            else:
+                log.refused.append(r.request.url)
+                r.abort("blockedbyclient")
+
+        page.route("**/*", route)
+        page.on("console", lambda m: m.type == "error" and log.console_errors.append(m.text))
+        page.on("pageerror", lambda e: log.console_errors.append(f"uncaught: {e}"))
+        page.on("requestfailed", lambda r: log.failed.append(f"{r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and log.failed.append(f"{r.url} (HTTP {r.status})"))
+        page.goto(f"{server}/{path}", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        pages.append(page)
+        return page, log
+
+    yield _open
+    for page in pages:
+        page.close()
