@@ -103,3 +103,19 @@ def test_ci_runs_the_readme_test_command_verbatim():
     test_command = next(c for c in commands if "pytest" in c)
     ci_lines = (ROOT / ".ci/run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+NOTES = ROOT.parent / "shared" / "notes"
+
+
+@pytest.mark.skipif(not NOTES.exists(), reason="the notes live beside the repository (../shared/notes)")
+def test_notes_map_lists_every_section_of_the_notes():
+    headings = set()
+    for notes in NOTES.glob("*.txt"):
+        for line in notes.read_text().splitlines():
+            match = re.match(r"^([A-Z][A-Z\- ]{1,}[A-Z])\b", line)
+            if match and match.group(1) != "ELBO":
+                headings.add(match.group(1).strip())
+    page = (ROOT / "book/notes-map.md").read_text()
+    missing = sorted(h for h in headings if h not in page)
+    assert not missing, f"sections of the notes missing from book/notes-map.md: {missing}"
