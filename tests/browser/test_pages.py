@@ -82,3 +82,26 @@ def test_softmax_temperature_slider_moves_the_figure(open_page):
     assert readout.inner_text() != before_text and "entropy" in readout.inner_text()
     assert after_png != before_png
     assert not log.console_errors and not log.failed and not log.refused
+
+
+def _pages_with_sliders() -> list[str]:
+    return [p.as_posix() for p in site_pages() if "dlnotes-slider" in (SITE / p).read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", _pages_with_sliders())
+def test_every_static_slider_responds(open_page, path):
+    page, log = open_page(path)
+    sliders = page.locator(".dlnotes-slider")
+    assert sliders.count() > 0
+    for k in range(sliders.count()):
+        widget = sliders.nth(k)
+        control, image = widget.locator('input[type="range"]'), widget.locator("img")
+        if control.get_attribute("max") == "0":
+            continue  # a single frame has nothing to move to
+        start, src = int(control.input_value()), image.get_attribute("src")
+        key = "ArrowLeft" if start == int(control.get_attribute("max")) else "ArrowRight"
+        control.focus()
+        control.press(key)
+        assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
+        assert image.get_attribute("src") != src, f"slider {k} on {path} did not change its frame"
+    assert not log.console_errors
