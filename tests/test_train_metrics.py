@@ -86,3 +86,13 @@ def test_calibration_of_a_hand_made_case():
 def test_metrics_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_fit_steps_the_scheduler_once_per_epoch():
+    x, y = _problem()
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    fit(model, lambda m, a, b: ((m(a) - b) ** 2).mean(), opt, (x, y), epochs=3, batch_size=100,
+        scheduler=sched, progress=False)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)

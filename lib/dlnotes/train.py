@@ -35,6 +35,7 @@ def fit(
     *,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     callback: Callable[[int, torch.nn.Module, History], None] | None = None,
     progress: bool = True,
 ) -> History:
@@ -57,6 +58,8 @@ def fit(
         Mini-batch size, >= 1; ``None`` uses the full batch.
     generator : torch.Generator, optional
         Generator of the shuffling permutation, for repeatable runs.
+    scheduler : torch.optim.lr_scheduler.LRScheduler, optional
+        Stepped once after every epoch (e.g. ``CosineAnnealingLR(optimizer, T_max=epochs)``).
     callback : callable, optional
         ``callback(epoch, model, history)`` after every epoch (``epoch`` counts from 0).
     progress : bool
@@ -101,6 +104,8 @@ def fit(
             history.step.append(value)
             total += value * len(idx)
         history.epoch.append(total / n)
+        if scheduler is not None:
+            scheduler.step()
         bar.set_postfix(loss=f"{history.epoch[-1]:.4f}")
         if callback is not None:
             callback(epoch, model, history)
