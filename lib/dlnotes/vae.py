@@ -499,7 +499,8 @@ class GaussianEncoder(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x (..., in_dim)`` → ``(μ, σ)``, each ``(..., latent_dim)``."""
+        """``x (..., in_dim)`` → ``(μ, σ)``, each ``(..., latent_dim)``; ``log σ`` is clamped to
+        [-10, 5] so that an untrained network cannot produce σ = 0 or an overflowing σ."""
         mean, log_std = self.net(x).chunk(2, dim=-1)
         return mean, log_std.clamp(-10, 5).exp()
 
