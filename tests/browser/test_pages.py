@@ -42,6 +42,12 @@ def test_page_loads_offline_typesets_and_links(open_page, path):
     if math_nodes:
         assert typeset >= math_nodes, f"{math_nodes} maths nodes but {typeset} typeset by MathJax"
     assert page.evaluate(_UNTYPESET_TEXT) == []
+    # numbered derivations must fit the text column at a laptop width (the verbatim quotes of
+    # the notes may scroll: they reproduce the student's long lines)
+    too_wide = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+        .filter(e => !e.closest('blockquote') && e.scrollWidth > e.clientWidth + 2)
+        .map(e => (e.closest('.math') || e.parentElement).id || e.textContent.slice(0, 60))""")
+    assert too_wide == [], f"display equations wider than the column: {too_wide}"
 
     broken_images = page.evaluate(
         "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80))")
