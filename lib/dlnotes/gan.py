@@ -13,7 +13,6 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ._checks import floating_tensor, positive_number
@@ -25,6 +24,12 @@ __all__ = [
     "transport_lp", "kantorovich_dual_lp", "w1_assignment", "w1_sorted",
     "GANHistory", "train_gan",
 ]
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    # log(1 + e^x) = logaddexp(0, x), exact for every x. (F.softplus switches to x for x > 20,
+    # which makes its gradient 1 instead of σ(x): an error of e^-20 ≈ 2e-9.)
+    return torch.logaddexp(torch.zeros_like(x), x)
 
 
 def _scores(name: str, x: object) -> torch.Tensor:
@@ -55,7 +60,7 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     """
     _scores("real_logits", real_logits)
     _scores("fake_logits", fake_logits)
-    return 0.5 * F.softplus(-real_logits).mean() + 0.5 * F.softplus(fake_logits).mean()
+    return 0.5 * _softplus(-real_logits).mean() + 0.5 * _softplus(fake_logits).mean()
 
 
 def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -76,7 +81,7 @@ def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
         Scalar, ``≤ 0``.
     """
     _scores("fake_logits", fake_logits)
-    return -0.5 * F.softplus(fake_logits).mean()
+    return -0.5 * _softplus(fake_logits).mean()
 
 
 def nonsaturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -97,7 +102,7 @@ def nonsaturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
         Scalar, ``≥ 0``.
     """
     _scores("fake_logits", fake_logits)
-    return 0.5 * F.softplus(-fake_logits).mean()
+    return 0.5 * _softplus(-fake_logits).mean()
 
 
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -539,7 +544,8 @@ def train_gan(
         with torch.no_grad():
             history.snapshots[step] = generator(fixed_z).cpu()
 
-    bar = tqdm(range(steps), desc="GAN training", unit="step", disable=not progress)
+    # refresh at most twice a second: a bar redrawn every step floods a notebook kernel's output
+    bar = tqdm(range(steps), desc="GAN training", unit="step", disable=not progress, mininterval=0.5)
     for step in bar:
         if snapshot_every and step % snapshot_every == 0:
             snapshot(step)
@@ -561,7 +567,7 @@ def train_gan(
         history.d_loss.append(d_cost.item())
         history.g_loss.append(g_cost.item())
         if step % 100 == 0:
-            bar.set_postfix(d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}")
+            bar.set_postfix(d=f"{history.d_loss[-1]:.3f}", g=f"{history.g_loss[-1]:.3f}", refresh=False)
     if snapshot_every:
         snapshot(steps)
     return history
