@@ -196,3 +196,22 @@ def test_train_gan_rejects_bad_arguments():
         gan.train_gan(g, d, lambda n: torch.zeros(n, 1), None, None, steps=0, latent_dim=1)
     with pytest.raises(ValueError, match="lr"):
         gan.train_gan(g, d, lambda n: torch.zeros(n, 1), None, None, steps=1, latent_dim=1, lr=-1.0)
+
+
+def test_dual_lp_with_lipschitz_bound_k_gives_k_times_w1():
+    x, y, a, b = _two_measures(7)
+    w1 = gan.transport_lp(x, y, a, b)[0]
+    for k in (0.25, 2.0, 5.0):
+        assert gan.kantorovich_dual_lp(x, y, a, b, lipschitz=k)[0] == pytest.approx(k * w1, abs=1e-8 * k)
+    with pytest.raises(ValueError, match="lipschitz"):
+        gan.kantorovich_dual_lp(x, y, a, b, lipschitz=0.0)
+
+
+def test_generator_gradients_are_exact_beyond_the_softplus_threshold():
+    # torch's F.softplus is linear above 20, which would make this gradient 1 instead of σ(25)
+    logits = torch.tensor([25.0, -25.0, 40.0], dtype=torch.float64)
+    d = torch.sigmoid(logits)
+    torch.testing.assert_close(_logit_grad(gan.minimax_generator_loss, logits), -0.5 * d / 3,
+                               rtol=1e-15, atol=0)
+    torch.testing.assert_close(_logit_grad(gan.nonsaturating_generator_loss, logits), -0.5 * (1 - d) / 3,
+                               rtol=1e-12, atol=0)

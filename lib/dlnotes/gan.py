@@ -339,7 +339,7 @@ def _cost(x: object, y: object) -> np.ndarray:
 def transport_lp(x: object, y: object, a: object, b: object) -> tuple[float, np.ndarray]:
     """Primal optimal transport: ``W1 = min_{π ≥ 0} Σ_ij π_ij ‖x_i - y_j‖`` with marginals a, b.
 
-    Solved exactly (to the LP solver's tolerance) with :func:`scipy.optimize.linprog` (HiGHS).
+    Solved exactly (to the LP solver's tolerance) with ``scipy.optimize.linprog`` (HiGHS).
 
     Parameters
     ----------
@@ -379,8 +379,9 @@ def kantorovich_dual_lp(
     The unknowns are the values of ``f`` on the union of the supports; the constraints are
     ``f(p) - f(q) ≤ K ‖p - q‖`` for every ordered pair of support points, which is exactly
     K-Lipschitz on the support (and any such f extends to all of ``R^d`` by McShane's
-    formula). With ``K = 1`` the optimum is ``W1``; with general ``K`` it is ``K · W1``. Solved with :func:`scipy.optimize.linprog` (HiGHS); ``f`` is fixed to 0 at the
-    first point, since adding a constant changes nothing.
+    formula). With ``K = 1`` the optimum is ``W1``; with general ``K`` it is ``K · W1``.
+    Solved with ``scipy.optimize.linprog`` (HiGHS); ``f`` is fixed to 0 at the first point,
+    since adding a constant changes nothing.
 
     Parameters
     ----------
@@ -421,7 +422,7 @@ def w1_assignment(x: object, y: object) -> float:
     """``W1`` between two equal-size, equal-weight point clouds by optimal assignment.
 
     For uniform weights ``1/n`` on both sides, an optimal coupling is a permutation
-    (Birkhoff–von Neumann), found by :func:`scipy.optimize.linear_sum_assignment`.
+    (Birkhoff–von Neumann), found by ``scipy.optimize.linear_sum_assignment``.
 
     Parameters
     ----------
