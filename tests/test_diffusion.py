@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from dlnotes import diffusion as D
-from dlnotes.metrics import wasserstein1_exact
 
 F64 = dict(dtype=torch.float64)
 
@@ -174,16 +173,3 @@ def test_ancestral_sampler_implements_the_linear_gaussian_reverse_chain():
     assert abs(samples.double().var().item() - var) < 4 * var * math.sqrt(2 / n)
     # and it is *not* the data distribution: σ_t² = β̃_t shrinks the variance (see the chapter)
     assert var < 0.95 * v
-
-
-def test_wasserstein1_exact_on_known_cases():
-    x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
-    assert wasserstein1_exact(x, x.flip(0)) == 0.0
-    assert wasserstein1_exact(x, x + torch.tensor([3.0, 4.0])) == pytest.approx(5.0)
-    from scipy.stats import wasserstein_distance
-    a, b = torch.randn(300, 1), torch.randn(300, 1) * 2 + 1
-    assert wasserstein1_exact(a, b) == pytest.approx(wasserstein_distance(a[:, 0], b[:, 0]), rel=1e-9)
-    with pytest.raises(ValueError, match="same shape"):
-        wasserstein1_exact(a, b[:10])
-    with pytest.raises(ValueError, match="non-empty"):
-        wasserstein1_exact(torch.zeros(0, 2), torch.zeros(0, 2))

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["accuracy", "confusion_matrix", "Calibration", "calibration", "wasserstein1_exact"]
+__all__ = ["accuracy", "confusion_matrix", "Calibration", "calibration"]
 
 
 def _labels(name: str, x: object) -> torch.Tensor:
@@ -80,31 +80,3 @@ def calibration(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 10) ->
     ece = ((acc_sum - conf_sum).abs().sum() / len(probs)).item()
     return Calibration(mean_conf, mean_acc, count, ece)
 
-
-def wasserstein1_exact(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Exact 1-Wasserstein distance between two empirical measures of equal size.
-
-    With ``n`` equally weighted points on each side the optimal transport plan is a
-    permutation (Birkhoff–von Neumann), so ``W1 = min_π (1/n) Σ_i ‖x_i − y_π(i)‖``, solved
-    exactly by the assignment problem (``scipy.optimize.linear_sum_assignment``).
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(n, d)`` samples, same ``n >= 1`` and ``d``.
-
-    Returns
-    -------
-    float
-        The distance, in the units of the data (Euclidean ground metric).
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.is_floating_point() or len(t) == 0:
-            raise ValueError(f"{name} must be a non-empty floating tensor of shape (n, d)")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    cost = torch.cdist(x.detach().double().cpu(), y.detach().double().cpu()).numpy()
-    rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
