@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -15,6 +16,13 @@ def floating_tensor(name: str, x: object, min_dim: int = 1) -> torch.Tensor:
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dimension(s), got shape {tuple(x.shape)}")
     return x
+
+
+def positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` if it is an integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def positive_number(name: str, value: object) -> float:

@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ._checks import positive_int
+
 __all__ = ["Digits", "digits", "ring_centres", "grid_centres", "ring", "grid", "moons"]
 
 
@@ -66,11 +68,6 @@ def digits(test_fraction: float = 0.25, *, flat: bool = True, seed: int = 0) -> 
     )
 
 
-def _check_count(name: str, value: int, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _check_positive(name: str, value: float) -> None:
     if not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -84,7 +81,7 @@ def ring_centres(modes: int = 8, radius: float = 1.0) -> torch.Tensor:
     torch.Tensor
         ``(modes, 2)`` float32.
     """
-    _check_count("modes", modes)
+    positive_int("modes", modes)
     _check_positive("radius", radius)
     angle = 2 * math.pi * torch.arange(modes, dtype=torch.float64) / modes
     return (radius * torch.stack([angle.cos(), angle.sin()], dim=1)).float()
@@ -100,7 +97,7 @@ def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
     torch.Tensor
         ``(side**2, 2)`` float32, row-major (x varies slowest).
     """
-    _check_count("side", side)
+    positive_int("side", side)
     _check_positive("spacing", spacing)
     axis = (torch.arange(side, dtype=torch.float32) - (side - 1) / 2) * spacing
     return torch.cartesian_prod(axis, axis)
@@ -109,7 +106,7 @@ def grid_centres(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 def _mixture(
     centres: torch.Tensor, n: int, std: float, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    _check_count("n", n)
+    positive_int("n", n)
     _check_positive("std", std)
     labels = torch.randint(len(centres), (n,), generator=generator)
     noise = torch.randn(n, 2, generator=generator)
@@ -167,7 +164,7 @@ def moons(
     labels : torch.Tensor
         ``(n,)`` int64, 0 for the upper moon and 1 for the lower.
     """
-    _check_count("n", n)
+    positive_int("n", n)
     if not isinstance(noise, (int, float)) or not noise >= 0 or math.isinf(noise):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     labels = torch.randint(2, (n,), generator=generator)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import floating_tensor, positive_number
+from ._checks import floating_tensor, positive_int, positive_number
 
 __all__ = [
     "Schedule", "linear_schedule", "cosine_schedule", "q_sample", "q_posterior",
@@ -63,18 +63,13 @@ class Schedule:
         return ab / (1 - ab)
 
 
-def _check_T(T: int) -> None:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T!r}")
-
-
 def linear_schedule(T: int, beta_start: float | None = None, beta_end: float | None = None) -> Schedule:
     """β_t linear from ``beta_start`` to ``beta_end`` (Ho et al., 2020).
 
     The defaults, ``0.1 / T`` and ``20 / T``, are DDPM's 1e-4 and 0.02 at ``T = 1000`` and keep
     ``ᾱ_T ≈ e^{-10}`` for any ``T`` (Nichol & Dhariwal, 2021).
     """
-    _check_T(T)
+    positive_int("T", T)
     beta_start = positive_number("beta_start", 0.1 / T if beta_start is None else beta_start)
     beta_end = positive_number("beta_end", min(20 / T, 0.999) if beta_end is None else beta_end)
     if not (beta_start < 1 and beta_end < 1):
@@ -86,7 +81,7 @@ def linear_schedule(T: int, beta_start: float | None = None, beta_end: float | N
 def cosine_schedule(T: int, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
     """``ᾱ_t = f(t) / f(0)`` with ``f(t) = cos²((t/T + s) / (1 + s) · π/2)`` (Nichol & Dhariwal,
     2021); each ``β_t`` is clipped at ``max_beta`` so that ``α_T > 0``."""
-    _check_T(T)
+    positive_int("T", T)
     positive_number("s", s)
     if not 0 < max_beta < 1:
         raise ValueError(f"max_beta must lie in (0, 1), got {max_beta!r}")
@@ -373,8 +368,7 @@ class EpsilonMLP(torch.nn.Module):
     def __init__(self, dim: int, hidden: int = 128, T: int = 100, layers: int = 3, embed: int = 32) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("hidden", hidden), ("T", T), ("layers", layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            positive_int(name, value)
         if embed < 2 or embed % 2:
             raise ValueError(f"embed must be an even integer >= 2, got {embed!r}")
         self.T = T
@@ -431,9 +425,8 @@ def ancestral_sample(model: torch.nn.Module, schedule: Schedule, n: int, dim: in
     trajectory : torch.Tensor
         ``(keep, n, dim)`` states from ``x_T`` towards ``x_1`` (empty if ``keep = 0``).
     """
-    for name, value in (("n", n), ("dim", dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    positive_int("n", n)
+    positive_int("dim", dim)
     if clip is not None:
         positive_number("clip", clip)
     device = next(model.parameters()).device

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import floating_tensor, positive_number
+from ._checks import floating_tensor, positive_int, positive_number
 
 __all__ = [
     "discriminator_loss", "minimax_generator_loss", "nonsaturating_generator_loss",
     "critic_loss", "critic_generator_loss", "gradient_penalty", "r1_penalty",
     "mlp", "pack", "ModeStats", "mode_metrics",
-    "transport_lp", "kantorovich_dual_lp", "w1_assignment", "w1_sorted",
+    "transport_lp", "kantorovich_dual_lp", "w1_assignment",
     "GANHistory", "train_gan",
 ]
 
@@ -225,8 +225,7 @@ def mlp(
         On the CPU; move it with ``.to(device)``.
     """
     for name, value in (("inputs", inputs), ("hidden", hidden), ("outputs", outputs), ("depth", depth)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        positive_int(name, value)
     widths = [inputs] + [hidden] * (depth - 1) + [outputs]
     layers: list[torch.nn.Module] = []
     for k, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -253,8 +252,7 @@ def pack(x: torch.Tensor, m: int) -> torch.Tensor:
         ``(n / m, m d)``.
     """
     _scores("x", x)
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"m must be an integer >= 1, got {m!r}")
+    positive_int("m", m)
     if x.dim() != 2 or len(x) % m:
         raise ValueError(f"x must have shape (n, d) with n divisible by m={m}, got {tuple(x.shape)}")
     return x.reshape(len(x) // m, m * x.shape[1])
@@ -307,8 +305,7 @@ def mode_metrics(
                          f"and {tuple(centres.shape)}")
     std = positive_number("std", std)
     radius = positive_number("radius", radius)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    positive_int("min_count", min_count)
     x = samples.detach().double().cpu()
     c = centres.detach().double().cpu()
     distance, nearest = torch.cdist(x, c).min(dim=1)
@@ -449,28 +446,6 @@ def w1_assignment(x: object, y: object) -> float:
     return float(cost[rows, cols].mean())
 
 
-def w1_sorted(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``W1`` between two equal-size 1-D samples: the mean gap of their sorted values.
-
-    In one dimension the monotone coupling is optimal, so ``W1 = (1/n) Σ |x_(i) - y_(i)|``.
-
-    Parameters
-    ----------
-    x, y : torch.Tensor
-        ``(n,)`` samples of the same size.
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar on the inputs' device.
-    """
-    _scores("x", x)
-    _scores("y", y)
-    if x.dim() != 1 or x.shape != y.shape:
-        raise ValueError(f"x and y must be 1-D of the same length, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return (x.sort().values - y.sort().values).abs().mean()
-
-
 @dataclass
 class GANHistory:
     """What :func:`train_gan` records.
@@ -536,8 +511,7 @@ def train_gan(
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("latent_dim", latent_dim),
                         ("critic_steps", critic_steps), ("n_snapshot", n_snapshot)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        positive_int(name, value)
     lr = positive_number("lr", lr)
     device = next(generator.parameters()).device
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)

@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import torch
 
+from ._checks import positive_int
+
 __all__ = ["accuracy", "confusion_matrix", "Calibration", "calibration"]
 
 
@@ -35,8 +37,7 @@ def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, n_classes
     _labels("targets", targets)
     if len(predictions) != len(targets):
         raise ValueError("predictions and targets must have the same length")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}")
+    positive_int("n_classes", n_classes)
     for name, t in (("predictions", predictions), ("targets", targets)):
         if len(t) and (t.min() < 0 or t.max() >= n_classes):
             raise ValueError(f"{name} must lie in [0, {n_classes})")
@@ -63,8 +64,7 @@ def calibration(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = 10) ->
     _labels("targets", targets)
     if len(targets) != len(probs) or len(probs) == 0:
         raise ValueError("probs and targets must have the same non-zero length")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    positive_int("n_bins", n_bins)
     probs, targets = probs.detach().double().cpu(), targets.cpu()
     confidence, predicted = probs.max(dim=1)
     correct = (predicted == targets).double()

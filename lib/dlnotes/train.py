@@ -7,6 +7,8 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from ._checks import positive_int
+
 __all__ = ["History", "fit"]
 
 
@@ -78,12 +80,8 @@ def fit(
         raise ValueError(
             f"data tensors must share a non-zero first dimension, got {[len(t) for t in tensors]}"
         )
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if batch_size is None:
-        batch_size = n
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+    positive_int("epochs", epochs)
+    batch_size = n if batch_size is None else positive_int("batch_size", batch_size)
     params = list(model.parameters())
     device = params[0].device if params else torch.device("cpu")
     tensors = tuple(t.to(device) for t in tensors)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._checks import floating_tensor
+from ._checks import floating_tensor, positive_int
 
 __all__ = [
     "gaussian_log_prob", "bernoulli_log_prob", "kl_diag_gaussians", "kl_full_gaussians",
@@ -51,12 +51,6 @@ def _same_shape(**tensors: torch.Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"shapes must match: {shapes}")
-
-
-def _count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 # ------------------------------------------------------------------- densities and KLs
@@ -233,7 +227,7 @@ def _per_sample_gradients(
     _same_shape(mean=mean, log_std=log_std)
     if mean.dim() != 1:
         raise ValueError(f"mean must have shape (k,), got {tuple(mean.shape)}")
-    _count("n_samples", n_samples)
+    positive_int("n_samples", n_samples)
     k = mean.shape[0]
     # one copy of φ per sample: the gradient of the summed objective w.r.t. copy s is the
     # single-sample estimate of sample s (the samples do not interact)
@@ -473,10 +467,10 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 def _sizes(in_dim: int, hidden: Sequence[int], out_dim: int) -> list[int]:
-    _count("in_dim", in_dim)
-    _count("out_dim", out_dim)
+    positive_int("in_dim", in_dim)
+    positive_int("out_dim", out_dim)
     for h in hidden:
-        _count("hidden sizes", h)
+        positive_int("hidden sizes", h)
     return [in_dim, *hidden, out_dim]
 
 
@@ -584,7 +578,7 @@ class VAE(nn.Module):
         ``x (n, d)`` → ``(k, n)``; pass it to :func:`elbo` or :func:`iwae_bound`.
         """
         floating_tensor("x", x, min_dim=2)
-        _count("k", k)
+        positive_int("k", k)
         mean, std = self.encoder(x)
         eps = torch.randn((k, *mean.shape), generator=generator, dtype=mean.dtype).to(mean.device)
         z = reparametrize(mean, std, eps)
@@ -630,7 +624,7 @@ class MarkovHVAE(nn.Module):
         The ELBO estimate is ``log_p_x + log_p_z1 + log_p_z2 - log_q_z1 - log_q_z2``.
         """
         floating_tensor("x", x, min_dim=2)
-        _count("k", k)
+        positive_int("k", k)
         m1, s1 = self.q_z1(x)
         e1 = torch.randn((k, *m1.shape), generator=generator, dtype=m1.dtype).to(m1.device)
         z1 = reparametrize(m1, s1, e1)
