@@ -35,6 +35,22 @@ def test_digits_bad_fraction(fraction):
         data.digits(fraction)
 
 
+def test_photo_is_grey_and_scaled():
+    image = data.photo()
+    assert image.shape == (427, 640) and image.dtype == torch.float64
+    assert 0 <= image.min() and image.max() <= 1 and image.std() > 0.1
+    assert not torch.equal(image, data.photo("flower.jpg"))
+    with pytest.raises(ValueError, match="name"):
+        data.photo("astronaut.png")
+
+
+def test_sunspots_yearly_series():
+    years, counts = data.sunspots()
+    assert years.shape == counts.shape == (309,)
+    assert years[0] == 1700 and years[-1] == 2008 and (years.diff() == 1).all()
+    assert counts.dtype == torch.float64 and counts.min() >= 0 and counts.max() > 150
+
+
 def test_ring_centres_and_samples():
     c = data.ring_centres()
     assert c.shape == (8, 2)
@@ -105,3 +121,67 @@ def test_seed_everything_repeats_all_generators():
 def test_seed_everything_bad_seed(seed):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(seed)
+
+
+def test_tiny_shakespeare_split_vocab_and_round_trip():
+    corpus = data.tiny_shakespeare()
+    n = 1_115_394
+    assert len(corpus.train) == int(0.9 * n) and len(corpus.train) + len(corpus.val) == n
+    assert len(corpus.vocab) == 65 and corpus.vocab == "".join(sorted(set(corpus.vocab)))
+    assert corpus.train.dtype == torch.int64 and int(corpus.train.max()) < 65
+    assert corpus.decode(corpus.train[:14]) == "First Citizen:"
+    assert torch.equal(corpus.encode("ROMEO:"), corpus.encode("ROMEO:"))
+    assert corpus.decode(corpus.encode("To be, or not")) == "To be, or not"
+    with pytest.raises(ValueError, match="vocabulary"):
+        corpus.encode("naïve")
+
+
+def test_tiny_shakespeare_is_package_data():
+    from importlib import resources
+
+    assert (resources.files("dlnotes") / "corpora" / "tinyshakespeare.txt").is_file()
+    assert data.TINY_SHAKESPEARE_MD5 == "6fb458f1232090904fb40fe944165e91"
+
+
+def test_char_corpus_split_and_checksum(tmp_path):
+    import hashlib
+
+    path = tmp_path / "t.txt"
+    path.write_text("abcabcabcd")
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    corpus = data.char_corpus(path, md5=md5, val_fraction=0.2)
+    assert corpus.vocab == "abcd" and len(corpus.train) == 8 and corpus.decode(corpus.val) == "cd"
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        data.char_corpus(path, md5="0" * 32)
+    path.write_text("abcabcabcX")  # same length, one character edited
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        data.char_corpus(path, md5=md5)
+
+
+def test_char_corpus_bad_inputs(tmp_path):
+    import hashlib
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        data.char_corpus(empty, md5=hashlib.md5(b"").hexdigest())
+    with pytest.raises(ValueError, match="md5"):
+        data.char_corpus(empty, md5="abc")
+    for fraction in (0, 1, 1.5, True):
+        with pytest.raises(ValueError, match="val_fraction"):
+            data.char_corpus(empty, md5="0" * 32, val_fraction=fraction)
+
+
+def test_char_windows_are_shifted_slices():
+    codes = torch.arange(100)
+    g = torch.Generator().manual_seed(0)
+    inputs, targets = data.char_windows(codes, 10, 7, generator=g)
+    assert inputs.shape == targets.shape == (7, 10)
+    assert torch.equal(targets, inputs + 1)             # the next character of each position
+    assert torch.equal(inputs[:, 1:] - inputs[:, :-1], torch.ones(7, 9, dtype=torch.int64))
+    assert int(targets.max()) <= 99
+    for bad in (dict(codes=torch.arange(5.0)), dict(codes=torch.arange(10)[None]), dict(length=0),
+                dict(n=0), dict(codes=torch.arange(10))):
+        args = dict(codes=codes, length=10, n=3) | bad
+        with pytest.raises(ValueError):
+            data.char_windows(args["codes"], args["length"], args["n"])

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import (Bernoulli, Independent, MultivariateNormal, Normal,
                                  kl_divergence)
 
-from dlnotes import vae
+from dlnotes import densities, vae
 
 DT = torch.float64
 # float64, values of order 1–100: the implementations differ only in rounding order, so
@@ -28,10 +28,10 @@ def test_gaussian_and_bernoulli_log_prob_match_torch():
     g = gen()
     x, m = torch.randn(5, 3, dtype=DT, generator=g), torch.randn(5, 3, dtype=DT, generator=g)
     s = torch.rand(5, 3, dtype=DT, generator=g) + 0.1
-    torch.testing.assert_close(vae.gaussian_log_prob(x, m, s), Independent(Normal(m, s), 1).log_prob(x), **TOL)
+    torch.testing.assert_close(densities.gaussian_log_prob(x, m, s), Independent(Normal(m, s), 1).log_prob(x), **TOL)
     xb = (torch.rand(5, 7, generator=g) > 0.5).to(DT)
     logits = 5 * torch.randn(5, 7, dtype=DT, generator=g)
-    torch.testing.assert_close(vae.bernoulli_log_prob(xb, logits),
+    torch.testing.assert_close(densities.bernoulli_log_prob(xb, logits),
                                Independent(Bernoulli(logits=logits), 1).log_prob(xb), **TOL)
 
 
@@ -40,9 +40,9 @@ def test_kl_diag_matches_torch():
     mq, mp = torch.randn(2, 6, 4, dtype=DT, generator=g)
     sq, sp = torch.rand(2, 6, 4, dtype=DT, generator=g) + 0.2
     expected = kl_divergence(Independent(Normal(mq, sq), 1), Independent(Normal(mp, sp), 1))
-    torch.testing.assert_close(vae.kl_diag_gaussians(mq, sq, mp, sp), expected, **TOL)
+    torch.testing.assert_close(densities.kl_diag_gaussians(mq, sq, mp, sp), expected, **TOL)
     prior = Independent(Normal(torch.zeros_like(mq), torch.ones_like(sq)), 1)
-    torch.testing.assert_close(vae.kl_diag_gaussians(mq, sq), kl_divergence(Independent(Normal(mq, sq), 1), prior), **TOL)
+    torch.testing.assert_close(densities.kl_diag_gaussians(mq, sq), kl_divergence(Independent(Normal(mq, sq), 1), prior), **TOL)
 
 
 def test_kl_full_matches_torch():
@@ -51,7 +51,7 @@ def test_kl_full_matches_torch():
         mq, mp = torch.randn(2, 3, dtype=DT, generator=g)
         cq, cp = random_spd(3, g), random_spd(3, g)
         expected = kl_divergence(MultivariateNormal(mq, cq), MultivariateNormal(mp, cp))
-        torch.testing.assert_close(vae.kl_full_gaussians(mq, cq, mp, cp), expected, **TOL)
+        torch.testing.assert_close(densities.kl_full_gaussians(mq, cq, mp, cp), expected, **TOL)
 
 
 def test_iwae_with_one_sample_is_the_elbo_and_bounds_increase():
@@ -79,8 +79,8 @@ def test_gradcheck_reparametrized_path():
 
     def single_sample_elbo(mean, log_std):
         z = vae.reparametrize(mean, log_std.exp(), eps)
-        log_joint = vae.gaussian_log_prob(target, z, torch.ones_like(z)) + \
-            vae.gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))
+        log_joint = densities.gaussian_log_prob(target, z, torch.ones_like(z)) + \
+            densities.gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))
         return log_joint - vae.log_q_change_of_variables(eps, log_std.exp())
 
     mean = torch.randn(4, 3, dtype=DT, generator=g, requires_grad=True)
@@ -108,7 +108,7 @@ def test_linear_gaussian_marginal_posterior_and_elbo_identity():
     torch.testing.assert_close(cov, torch.eye(k, dtype=DT) - gain @ w, **TOL)
     # ELBO + KL(q || posterior) = log p(x) for any Gaussian q; ELBO of the posterior = log p(x)
     qm, qc = torch.randn(4, k, dtype=DT, generator=g), random_spd(k, g)
-    gap = vae.kl_full_gaussians(qm, qc.expand(4, k, k), mean, cov.expand(4, k, k))
+    gap = densities.kl_full_gaussians(qm, qc.expand(4, k, k), mean, cov.expand(4, k, k))
     torch.testing.assert_close(vae.linear_gaussian_elbo(x, w, b, sigma, qm, qc) + gap, expected, **TOL)
     torch.testing.assert_close(vae.linear_gaussian_elbo(x, w, b, sigma, mean, cov), expected, **TOL)
 
@@ -118,8 +118,8 @@ def test_gradient_estimators_bias_and_unbiasedness():
     k = w.shape[1]
 
     def log_joint(z):
-        return vae.gaussian_log_prob(x, z @ w.T + b, torch.full_like(x, sigma)) + \
-            vae.gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))
+        return densities.gaussian_log_prob(x, z @ w.T + b, torch.full_like(x, sigma)) + \
+            densities.gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))
 
     mean = torch.zeros(k, dtype=DT, requires_grad=True)
     log_std = torch.zeros(k, dtype=DT, requires_grad=True)
@@ -153,16 +153,16 @@ def test_models_shapes_and_hvae_terms():
 
 
 @pytest.mark.parametrize("call", [
-    lambda: vae.gaussian_log_prob(torch.zeros(3), torch.zeros(3), torch.tensor([1.0, 0.0, 1.0])),
-    lambda: vae.kl_diag_gaussians(torch.zeros(3), -torch.ones(3)),
-    lambda: vae.kl_diag_gaussians(torch.zeros(3), torch.ones(4)),
-    lambda: vae.kl_diag_gaussians(torch.zeros(3), torch.ones(3), torch.zeros(3), None),
-    lambda: vae.kl_full_gaussians(torch.zeros(2), torch.eye(3), torch.zeros(2), torch.eye(2)),
-    lambda: vae.kl_full_gaussians(torch.zeros(2), -torch.eye(2), torch.zeros(2), torch.eye(2)),
+    lambda: densities.gaussian_log_prob(torch.zeros(3), torch.zeros(3), torch.tensor([1.0, 0.0, 1.0])),
+    lambda: densities.kl_diag_gaussians(torch.zeros(3), -torch.ones(3)),
+    lambda: densities.kl_diag_gaussians(torch.zeros(3), torch.ones(4)),
+    lambda: densities.kl_diag_gaussians(torch.zeros(3), torch.ones(3), torch.zeros(3), None),
+    lambda: densities.kl_full_gaussians(torch.zeros(2), torch.eye(3), torch.zeros(2), torch.eye(2)),
+    lambda: densities.kl_full_gaussians(torch.zeros(2), -torch.eye(2), torch.zeros(2), torch.eye(2)),
     lambda: vae.reparametrize(torch.zeros(3), torch.zeros(3), torch.zeros(3)),
     lambda: vae.iwae_bound(torch.zeros(0, 4)),
     lambda: vae.iwae_bound(torch.zeros(4)),
-    lambda: vae.bernoulli_log_prob(torch.zeros(2, 3), torch.zeros(2, 4)),
+    lambda: densities.bernoulli_log_prob(torch.zeros(2, 3), torch.zeros(2, 4)),
     lambda: vae.linear_gaussian_log_marginal(torch.zeros(2, 3), torch.zeros(4, 2), torch.zeros(3), 1.0),
     lambda: vae.linear_gaussian_log_marginal(torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3), 0.0),
     lambda: vae.naive_gradient(lambda z: z.sum(-1), torch.zeros(2), torch.zeros(2), 0),
@@ -181,6 +181,6 @@ def test_bad_inputs_raise_value_error(call):
 
 def test_error_messages_name_the_argument():
     with pytest.raises(ValueError, match="std_q"):
-        vae.kl_diag_gaussians(torch.zeros(3), torch.zeros(3))
+        densities.kl_diag_gaussians(torch.zeros(3), torch.zeros(3))
     with pytest.raises(ValueError, match="k must"):
         vae.VAE(vae.GaussianEncoder(4, 2), vae.BernoulliDecoder(2, 4)).log_weights(torch.zeros(3, 4), 0)

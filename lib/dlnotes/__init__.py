@@ -1,8 +1,10 @@
 """dlnotes — the package behind *Deep Learning Notes, Executed*.
 
-Modules mirror the book's chapters (DESIGN.md §2): ``device``, ``data``, ``train``, ``plot``,
-``widgets``, ``losses``, ``metrics``. :func:`show` puts a function's source on the page, so
-the reader sees the equation next to the code that implements it.
+Shared homes (DESIGN.md §2): ``device``, ``data``, ``train``, ``plot``, ``widgets``, ``text``,
+``metrics``, ``nn`` (building blocks), ``densities`` (log-densities and KLs). Chapter modules:
+``losses``, ``norm``, ``conv``, ``recurrent``, ``attention``, ``vae``, ``gan``, ``diffusion``.
+:func:`show` puts a function's source on the page, so the reader sees the equation next to
+the code that implements it.
 """
 from __future__ import annotations
 

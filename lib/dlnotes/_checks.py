@@ -30,3 +30,11 @@ def positive_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def positive_tensor(name: str, x: object) -> torch.Tensor:
+    """Return ``x`` if it is a floating tensor (any rank) with every entry > 0 (e.g. a σ)."""
+    floating_tensor(name, x, min_dim=0)
+    if not bool((x > 0).all()):
+        raise ValueError(f"{name} must be > 0 everywhere (a standard deviation), got min {x.min().item():.3g}")
+    return x

@@ -1,11 +1,17 @@
 """Offline data: every loader of the book lives here (DESIGN.md §5).
 
-Nothing is downloaded. The digits ship with scikit-learn; the 2-D toys are generated.
+Nothing is downloaded. The digits and the photographs ship with scikit-learn, the sunspot
+series with statsmodels; the 2-D toys are generated; the character corpus (Tiny Shakespeare)
+is vendored inside the package, in ``dlnotes/corpora/``, and its checksum is verified every
+time it is loaded.
 Every function returns ``torch`` tensors with the shapes stated in its docstring.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -13,7 +19,13 @@ import torch
 
 from ._checks import positive_int
 
-__all__ = ["Digits", "digits", "ring_centres", "grid_centres", "ring", "grid", "moons"]
+__all__ = [
+    "Digits", "digits", "photo", "sunspots", "ring_centres", "grid_centres", "ring", "grid", "moons",
+    "CharCorpus", "char_corpus", "tiny_shakespeare", "TINY_SHAKESPEARE_MD5", "char_windows",
+]
+
+#: md5 of the vendored ``tinyshakespeare.txt`` (1 115 394 bytes, karpathy/char-rnn's copy).
+TINY_SHAKESPEARE_MD5 = "6fb458f1232090904fb40fe944165e91"
 
 
 class Digits(NamedTuple):
@@ -66,6 +78,47 @@ def digits(test_fraction: float = 0.25, *, flat: bool = True, seed: int = 0) -> 
         torch.from_numpy(x_te).reshape(shape),
         torch.from_numpy(y_te),
     )
+
+
+_PHOTOS = ("china.jpg", "flower.jpg")
+
+
+def photo(name: str = "china.jpg") -> torch.Tensor:
+    """A grey-level photograph shipped with scikit-learn (``load_sample_image``).
+
+    Parameters
+    ----------
+    name : str
+        ``"china.jpg"`` (a temple) or ``"flower.jpg"``; both are 427 x 640 pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(427, 640)`` float64 luminance ``0.299 R + 0.587 G + 0.114 B`` scaled to [0, 1].
+    """
+    from sklearn.datasets import load_sample_image
+
+    if name not in _PHOTOS:
+        raise ValueError(f"name must be one of {_PHOTOS}, got {name!r}")
+    rgb = torch.tensor(load_sample_image(name), dtype=torch.float64) / 255
+    return rgb @ torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+
+
+def sunspots() -> tuple[torch.Tensor, torch.Tensor]:
+    """Yearly mean sunspot numbers 1700-2008, shipped with statsmodels.
+
+    Returns
+    -------
+    years : torch.Tensor
+        ``(309,)`` int64, 1700 … 2008.
+    counts : torch.Tensor
+        ``(309,)`` float64 yearly sunspot activity (``SUNACTIVITY``).
+    """
+    from statsmodels.datasets import sunspots as _sunspots
+
+    frame = _sunspots.load_pandas().data
+    return (torch.tensor(frame["YEAR"].to_numpy(), dtype=torch.int64),
+            torch.tensor(frame["SUNACTIVITY"].to_numpy(), dtype=torch.float64))
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -173,3 +226,122 @@ def moons(
     lower = torch.stack([1 - angle.cos(), 0.5 - angle.sin()], dim=1)
     x = torch.where(labels[:, None] == 0, upper, lower)
     return x + noise * torch.randn(n, 2, generator=generator), labels
+
+
+class CharCorpus(NamedTuple):
+    """A character corpus encoded as integer codes, split in two contiguous parts.
+
+    ``train`` is the first part of the text and ``val`` the rest, both int64 tensors of
+    character codes, shaped ``(n_train,)`` and ``(n_val,)``; ``vocab`` is the sorted string of
+    the distinct characters of the whole text, so code ``k`` is ``vocab[k]``.
+    """
+
+    train: torch.Tensor
+    val: torch.Tensor
+    vocab: str
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Codes of ``text``, ``(len(text),)`` int64; every character must be in ``vocab``."""
+        index = {c: k for k, c in enumerate(self.vocab)}
+        missing = sorted(set(text) - index.keys())
+        if missing:
+            raise ValueError(f"text has characters outside the vocabulary: {missing!r}")
+        return torch.tensor([index[c] for c in text], dtype=torch.int64)
+
+    def decode(self, codes: torch.Tensor) -> str:
+        """The text of a ``(length,)`` tensor (or sequence) of codes."""
+        return "".join(self.vocab[int(k)] for k in codes)
+
+
+def char_corpus(path: str | Path, *, md5: str, val_fraction: float = 0.1) -> CharCorpus:
+    """Load a UTF-8 text file as a character corpus, verifying its md5 checksum first.
+
+    Parameters
+    ----------
+    path : str or Path
+        The text file.
+    md5 : str
+        Expected md5 hex digest of the file's bytes (keyword-only). A mismatch raises
+        ``ValueError`` before anything is decoded, so a truncated or edited copy never
+        trains a model silently.
+    val_fraction : float
+        Share of the characters, in (0, 1), kept for validation: the *last* ones, so the
+        validation text is contiguous and unseen (the standard split takes 0.1).
+
+    Returns
+    -------
+    CharCorpus
+        ``train (n_train,)`` and ``val (n_val,)`` int64 codes, ``n_train = int((1 -
+        val_fraction) * n)`` for a text of ``n`` characters, and the ``vocab``.
+    """
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
+    if not isinstance(md5, str) or len(md5) != 32:
+        raise ValueError(f"md5 must be a 32-character hex digest, got {md5!r}")
+    raw = Path(path).read_bytes()
+    digest = hashlib.md5(raw).hexdigest()
+    if digest != md5.lower():
+        raise ValueError(f"checksum mismatch for {path}: md5 is {digest}, expected {md5} "
+                         "(the file is corrupt or not the corpus the book uses)")
+    text = raw.decode("utf-8")
+    if len(text) < 2:
+        raise ValueError(f"the text of {path} is empty or has a single character: nothing to split")
+    vocab = "".join(sorted(set(text)))
+    index = {c: k for k, c in enumerate(vocab)}
+    codes = torch.tensor([index[c] for c in text], dtype=torch.int64)
+    n_train = min(max(int((1 - val_fraction) * len(codes)), 1), len(codes) - 1)
+    return CharCorpus(codes[:n_train], codes[n_train:], vocab)
+
+
+def tiny_shakespeare(*, val_fraction: float = 0.1) -> CharCorpus:
+    """Tiny Shakespeare, vendored in the package, with the standard 90/10 split.
+
+    About 40 000 lines of Shakespeare's plays (public domain), 1 115 394 characters, 65
+    distinct ones, as collected by A. Karpathy for char-rnn (2015). The md5 is checked
+    against :data:`TINY_SHAKESPEARE_MD5` on every load.
+
+    Parameters
+    ----------
+    val_fraction : float
+        Share kept for validation (keyword-only), the last characters of the text.
+
+    Returns
+    -------
+    CharCorpus
+        With the default, ``train (1003854,)``, ``val (111540,)`` and a 65-character vocab.
+    """
+    path = resources.files("dlnotes") / "corpora" / "tinyshakespeare.txt"
+    with resources.as_file(path) as file:
+        return char_corpus(file, md5=TINY_SHAKESPEARE_MD5, val_fraction=val_fraction)
+
+
+def char_windows(codes: torch.Tensor, length: int, n: int, *,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut ``n`` random windows of ``length + 1`` characters from a code sequence.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        ``(N,)`` integer codes (e.g. ``CharCorpus.train``), ``N > length``.
+    length : int
+        Characters per input window ``L``.
+    n : int
+        Number of windows; starts are uniform over ``[0, N - L - 1]``.
+    generator : torch.Generator, optional
+        CPU generator of the starts (keyword-only).
+
+    Returns
+    -------
+    inputs, targets : torch.Tensor
+        ``(n, L)`` int64 each; ``targets`` is ``inputs`` shifted by one character, so
+        ``targets[:, t]`` is the character that follows ``inputs[:, t]``.
+    """
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 1 or codes.is_floating_point():
+        raise ValueError(f"codes must be a 1-D integer tensor, got {getattr(codes, 'shape', type(codes))}")
+    positive_int("length", length)
+    positive_int("n", n)
+    if len(codes) <= length:
+        raise ValueError(f"codes must be longer than length = {length}, got {len(codes)} codes")
+    starts = torch.randint(len(codes) - length, (n,), generator=generator)
+    windows = codes[starts[:, None] + torch.arange(length + 1)]
+    return windows[:, :-1], windows[:, 1:]

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from ._checks import floating_tensor, positive_int, positive_number
+from .densities import kl_diag_gaussians
+from .nn import mlp
 
 __all__ = [
     "Schedule", "linear_schedule", "cosine_schedule", "q_sample", "q_posterior",
-    "forward_chain", "gaussian_kl", "LinearGaussianReverse", "EpsilonMLP", "ddpm_loss",
+    "forward_chain", "LinearGaussianReverse", "EpsilonMLP", "ddpm_loss",
     "ancestral_sample",
 ]
 
@@ -41,12 +45,12 @@ class Schedule:
         """Number of diffusion steps."""
         return len(self.alpha)
 
-    @property
+    @cached_property
     def beta(self) -> torch.Tensor:
         """``β_t = 1 - α_t``, shape ``(T,)``."""
         return 1 - self.alpha
 
-    @property
+    @cached_property
     def alpha_bar(self) -> torch.Tensor:
         """``ᾱ_t = Π_{s<=t} α_s`` for ``t = 1..T``, shape ``(T,)``, decreasing in (0, 1)."""
         return torch.cumprod(self.alpha, 0)
@@ -56,7 +60,7 @@ class Schedule:
         padded = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar])
         return padded.to(t.device)[t]
 
-    @property
+    @cached_property
     def snr(self) -> torch.Tensor:
         """Signal-to-noise ratio ``SNR(t) = ᾱ_t / (1 - ᾱ_t)``, shape ``(T,)``."""
         ab = self.alpha_bar
@@ -184,14 +188,9 @@ def forward_chain(x0: torch.Tensor, schedule: Schedule, generator: torch.Generat
     return torch.stack(chain, dim=1)
 
 
-def gaussian_kl(mean_q: torch.Tensor, var_q: torch.Tensor, mean_p: torch.Tensor, var_p: torch.Tensor) -> torch.Tensor:
-    """Element-wise ``KL(N(mean_q, var_q) ‖ N(mean_p, var_p))`` in nats (tensors broadcast).
-
-    ``½ [log(var_p / var_q) + (var_q + (mean_q - mean_p)²) / var_p - 1]``.
-    """
-    if (torch.as_tensor(var_q) <= 0).any() or (torch.as_tensor(var_p) <= 0).any():
-        raise ValueError("variances must be > 0")
-    return 0.5 * ((var_p / var_q).log() + (var_q + (mean_q - mean_p) ** 2) / var_p - 1)
+def _kl_to_standard_normal(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Element-wise ``KL(N(mean, std²) ‖ N(0, 1))``: the prior-matching term of scalar data."""
+    return kl_diag_gaussians(mean, std.expand_as(mean), event_dims=0)
 
 
 class LinearGaussianReverse:
@@ -266,7 +265,7 @@ class LinearGaussianReverse:
         # E_q(x_t|x_0) (x_0 - c_t x_t - d_t)² for every t: bias² + c_t² (1 - ᾱ_t)
         sq = (x0[:, None] * (1 - self.c * ab.sqrt()) - self.d) ** 2 + self.c**2 * (1 - ab)
         recon = -0.5 * (math.log(2 * math.pi * self.decoder_var) + sq[:, 0] / self.decoder_var)
-        prior = gaussian_kl(ab[-1].sqrt() * x0, 1 - ab[-1], torch.zeros(()), torch.ones(()))
+        prior = _kl_to_standard_normal(ab[-1].sqrt() * x0, (1 - ab[-1]).sqrt())
         weight = 0.5 * (s.snr[:-1] - s.snr[1:])  # ½ (SNR(t-1) - SNR(t)) for t = 2..T
         return recon - prior - (weight * sq[:, 1:]).sum(-1)
 
@@ -282,10 +281,10 @@ class LinearGaussianReverse:
                                     steps.repeat(len(x0)), s)
         x0_hat = self.x0_hat(xt, steps)
         mean_p, _ = q_posterior(x0_hat.reshape(-1), xt.reshape(-1), steps.repeat(len(x0)), s)
-        denoise = gaussian_kl(mean_q, var_q, mean_p, var_q).reshape(xt.shape)
+        denoise = kl_diag_gaussians(mean_q, var_q.sqrt(), mean_p, var_q.sqrt(), event_dims=0).reshape(xt.shape)
         return {
             "reconstruction": self._log_decoder(x0, chain[:, 1]),
-            "prior": gaussian_kl(ab_T.sqrt() * x0, 1 - ab_T, torch.zeros(()), torch.ones(())),
+            "prior": _kl_to_standard_normal(ab_T.sqrt() * x0, (1 - ab_T).sqrt()),
             "denoising": denoise,
         }
 
@@ -306,9 +305,9 @@ class LinearGaussianReverse:
         ``x_t`` from ``q(x_t|x_{t-1})``, ignoring ``x_{t+1}``: this is not the ELBO's term."""
         s = self.schedule
         (mean_q, var_q), (mean_p, var_p) = self._consistency_parts(chain)
-        prior = gaussian_kl(s.alpha[-1].sqrt() * chain[:, -2], 1 - s.alpha[-1], torch.zeros(()), torch.ones(()))
+        prior = _kl_to_standard_normal(s.alpha[-1].sqrt() * chain[:, -2], (1 - s.alpha[-1]).sqrt())
         return {"reconstruction": self._log_decoder(chain[:, 0], chain[:, 1]), "prior": prior,
-                "consistency": gaussian_kl(mean_q, var_q, mean_p, var_p)}
+                "consistency": kl_diag_gaussians(mean_q, var_q.sqrt(), mean_p, var_p.sqrt(), event_dims=0)}
 
     def terms_consistency(self, chain: torch.Tensor) -> dict[str, torch.Tensor]:
         """The notes' grouping done right: the consistency term of step ``t`` is
@@ -346,7 +345,8 @@ class LinearGaussianReverse:
 
 
 class EpsilonMLP(torch.nn.Module):
-    """ε-prediction network ``ε̂_θ(x_t, t)``: an MLP on ``[x_t ‖ embedding(t)]``.
+    """ε-prediction network ``ε̂_θ(x_t, t)``: an :func:`~dlnotes.nn.mlp` (SiLU) on
+    ``[x_t ‖ embedding(t)]``.
 
     The step is embedded with sinusoids of geometrically spaced frequencies (Vaswani et al.,
     2017; Ho et al., 2020).
@@ -355,30 +355,24 @@ class EpsilonMLP(torch.nn.Module):
     ----------
     dim : int
         Data dimension ``d``.
-    hidden : int
-        Width of the hidden layers.
+    hidden : sequence of int
+        Hidden widths, as in :func:`~dlnotes.nn.mlp`.
     T : int
         Number of diffusion steps (the embedding divides ``t`` by ``T``).
-    layers : int
-        Number of hidden layers.
     embed : int
         Size of the time embedding (even).
     """
 
-    def __init__(self, dim: int, hidden: int = 128, T: int = 100, layers: int = 3, embed: int = 32) -> None:
+    def __init__(self, dim: int, hidden: Sequence[int] = (128, 128, 128), *, T: int = 100,
+                 embed: int = 32) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("hidden", hidden), ("T", T), ("layers", layers)):
-            positive_int(name, value)
-        if embed < 2 or embed % 2:
+        positive_int("dim", dim)
+        positive_int("T", T)
+        if isinstance(embed, bool) or not isinstance(embed, int) or embed < 2 or embed % 2:
             raise ValueError(f"embed must be an even integer >= 2, got {embed!r}")
         self.T = T
         self.register_buffer("frequencies", torch.exp(torch.linspace(0, math.log(1000), embed // 2)))
-        blocks: list[torch.nn.Module] = []
-        width = dim + embed
-        for _ in range(layers):
-            blocks += [torch.nn.Linear(width, hidden), torch.nn.SiLU()]
-            width = hidden
-        self.net = torch.nn.Sequential(*blocks, torch.nn.Linear(hidden, dim))
+        self.net = mlp(dim + embed, hidden, dim, activation="silu")
 
     def forward(self, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``xt (batch, d)``, ``t (batch,)`` integer steps → ``ε̂ (batch, d)``."""

@@ -5,12 +5,12 @@ import torch
 
 from ._checks import floating_tensor, positive_number
 
-__all__ = ["log_softmax", "softmax", "cross_entropy", "entropy"]
+__all__ = ["log_softmax", "softmax", "cross_entropy", "entropy", "fit_temperature"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
+def log_softmax(logits: torch.Tensor, dim: int = -1, *, temperature: float = 1.0) -> torch.Tensor:
     """Log-softmax with the log-sum-exp trick.
 
     ``log softmax(z)_i = z_i - m - log Σ_j exp(z_j - m)`` with ``m = max_j z_j``: every
@@ -23,6 +23,8 @@ def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
         ``(..., c)`` floating tensor of logits ``z``.
     dim : int
         The class dimension.
+    temperature : float
+        ``T > 0``: the result is ``log softmax(z / T)`` (keyword-only; 1 by default).
 
     Returns
     -------
@@ -30,36 +32,36 @@ def log_softmax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
         Same shape as ``logits``.
     """
     floating_tensor("logits", logits)
+    if temperature != 1.0:
+        logits = logits / positive_number("temperature", temperature)
     shift = logits.amax(dim=dim, keepdim=True).detach()  # d/dm of the result is exactly 0
     shifted = logits - shift
     return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
 
 
-def softmax(logits: torch.Tensor, temperature: float = 1.0, dim: int = -1) -> torch.Tensor:
+def softmax(logits: torch.Tensor, dim: int = -1, *, temperature: float = 1.0) -> torch.Tensor:
     """Softmax at a temperature: ``softmax(z / T)_i = exp(z_i / T) / Σ_j exp(z_j / T)``.
 
     Parameters
     ----------
     logits : torch.Tensor
         ``(..., c)`` floating tensor.
-    temperature : float
-        ``T > 0``. ``T → 0`` tends to the one-hot argmax, ``T → ∞`` to the uniform
-        distribution; ``T = 1`` is the ordinary softmax.
     dim : int
         The class dimension.
+    temperature : float
+        ``T > 0`` (keyword-only). ``T → 0`` tends to the one-hot argmax, ``T → ∞`` to the
+        uniform distribution; ``T = 1`` is the ordinary softmax.
 
     Returns
     -------
     torch.Tensor
         Probabilities, same shape as ``logits``, summing to 1 along ``dim``.
     """
-    floating_tensor("logits", logits)
-    temperature = positive_number("temperature", temperature)
-    return log_softmax(logits / temperature, dim=dim).exp()
+    return log_softmax(logits, dim, temperature=temperature).exp()
 
 
 def cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+    logits: torch.Tensor, targets: torch.Tensor, *, reduction: str = "mean"
 ) -> torch.Tensor:
     """Cross-entropy between targets and ``softmax(logits)``: ``-Σ_i y_i log ŷ_i``.
 
@@ -71,7 +73,7 @@ def cross_entropy(
         Either ``(n,)`` integer class indices in ``[0, c)`` (one-hot ``y``, so the loss is
         ``-log ŷ_t``), or ``(n, c)`` floating probability vectors (rows >= 0 summing to 1).
     reduction : {"mean", "sum", "none"}
-        Average over the batch, sum over it, or return the ``(n,)`` per-example losses.
+        (Keyword-only.) Average over the batch, sum over it, or return the ``(n,)`` per-example losses.
 
     Returns
     -------
@@ -136,3 +138,36 @@ def entropy(probs: torch.Tensor, dim: int = -1) -> torch.Tensor:
     if (probs < 0).any():
         raise ValueError("probs must be >= 0")
     return -torch.special.xlogy(probs, probs).sum(dim=dim)
+
+
+def fit_temperature(
+    logits: torch.Tensor, targets: torch.Tensor, *, grid: torch.Tensor | None = None
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Temperature scaling (Guo et al., 2017): the ``T`` minimising the cross-entropy of
+    ``softmax(logits / T)`` on held-out data, by search over a grid.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(n, c)`` held-out logits of a trained model.
+    targets : torch.Tensor
+        ``(n,)`` their class indices.
+    grid : torch.Tensor, optional
+        ``(m,)`` candidate temperatures > 0; default 401 values log-spaced over [0.1, 10].
+
+    Returns
+    -------
+    temperature : float
+        The grid value with the smallest mean cross-entropy.
+    grid : torch.Tensor
+        ``(m,)`` the candidates.
+    nll : torch.Tensor
+        ``(m,)`` the mean cross-entropy at each candidate.
+    """
+    grid = torch.logspace(-1, 1, 401, dtype=torch.float64) if grid is None else grid
+    floating_tensor("grid", grid)
+    if grid.dim() != 1 or not bool((grid > 0).all()):
+        raise ValueError("grid must be a 1-D tensor of temperatures > 0")
+    logits = logits.detach().double()
+    nll = torch.stack([cross_entropy(logits / t, targets) for t in grid])
+    return grid[nll.argmin()].item(), grid, nll

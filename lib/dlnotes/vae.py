@@ -1,10 +1,8 @@
 """Variational autoencoders from scratch (notes: VARIATIONAL AUTOENCODER, REPARAMETRIZATION
 TRICK, HIERARCHICAL VARIATIONAL AUTOENCODER, MARKOV HVAE).
 
-Four groups of tools:
+Three groups of tools (densities and KLs come from :mod:`dlnotes.densities`):
 
-* densities and divergences: :func:`gaussian_log_prob`, :func:`bernoulli_log_prob`,
-  :func:`kl_diag_gaussians`, :func:`kl_full_gaussians`;
 * the reparametrization trick: :func:`reparametrize`, :func:`log_q_change_of_variables`,
   and three single-sample estimators of ``∇_φ ELBO`` (:func:`naive_gradient`,
   :func:`score_function_gradient`, :func:`reparametrized_gradient`);
@@ -25,10 +23,11 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ._checks import floating_tensor, positive_int
+from ._checks import floating_tensor, positive_int, positive_tensor
+from .densities import LOG_2PI, bernoulli_log_prob, gaussian_log_prob, kl_diag_gaussians, kl_full_gaussians
+from .nn import mlp
 
 __all__ = [
-    "gaussian_log_prob", "bernoulli_log_prob", "kl_diag_gaussians", "kl_full_gaussians",
     "reparametrize", "log_q_change_of_variables",
     "naive_gradient", "score_function_gradient", "reparametrized_gradient",
     "linear_gaussian_log_marginal", "linear_gaussian_posterior", "linear_gaussian_elbo",
@@ -36,140 +35,11 @@ __all__ = [
     "GaussianEncoder", "BernoulliDecoder", "GaussianDecoder", "VAE", "MarkovHVAE",
 ]
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
 # ----------------------------------------------------------------------------- validation
-def _positive(name: str, x: torch.Tensor) -> torch.Tensor:
-    floating_tensor(name, x)
-    if not bool((x > 0).all()):
-        raise ValueError(f"{name} must be > 0 everywhere (a standard deviation), got min {x.min().item():.3g}")
-    return x
-
-
 def _same_shape(**tensors: torch.Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"shapes must match: {shapes}")
-
-
-# ------------------------------------------------------------------- densities and KLs
-def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Log density of a factorized Gaussian, summed over the last dimension.
-
-    ``log N(x; μ, diag σ²) = Σ_i [-½ log 2π - log σ_i - (x_i - μ_i)² / (2σ_i²)]``.
-
-    Parameters
-    ----------
-    x, mean : torch.Tensor
-        ``(..., k)`` points and means (broadcastable against each other).
-    std : torch.Tensor
-        ``(..., k)`` standard deviations ``σ > 0`` (broadcastable).
-
-    Returns
-    -------
-    torch.Tensor
-        ``(...)`` log densities.
-    """
-    floating_tensor("x", x)
-    floating_tensor("mean", mean)
-    _positive("std", std)
-    return (-0.5 * _LOG_2PI - std.log() - 0.5 * ((x - mean) / std) ** 2).sum(-1)
-
-
-def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Log probability of binary ``x`` under independent Bernoullis, summed over the last dim.
-
-    ``Σ_i [x_i log π_i + (1 - x_i) log(1 - π_i)]`` with ``π = sigmoid(logits)``, computed
-    from the logits (``-softplus(-l)`` and ``-softplus(l)``), so it never takes ``log 0``.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``(..., d)`` values in {0, 1}.
-    logits : torch.Tensor
-        ``(..., d)`` logits of the pixel probabilities.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(...)`` log probabilities (nats).
-    """
-    floating_tensor("x", x)
-    floating_tensor("logits", logits)
-    if x.shape[-1] != logits.shape[-1]:
-        raise ValueError(f"x and logits must share the last dimension, got {tuple(x.shape)} and {tuple(logits.shape)}")
-    return -nn.functional.binary_cross_entropy_with_logits(
-        logits, x.expand_as(logits) if x.dim() < logits.dim() else x, reduction="none").sum(-1)
-
-
-def kl_diag_gaussians(
-    mean_q: torch.Tensor, std_q: torch.Tensor,
-    mean_p: torch.Tensor | None = None, std_p: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """``KL(N(μ_q, diag σ_q²) ‖ N(μ_p, diag σ_p²))`` in closed form; ``p`` defaults to N(0, I).
-
-    ``Σ_i [log(σ_p,i / σ_q,i) + (σ_q,i² + (μ_q,i - μ_p,i)²) / (2σ_p,i²) - ½]``.
-
-    Parameters
-    ----------
-    mean_q, std_q : torch.Tensor
-        ``(..., k)`` mean and standard deviation (> 0) of ``q``.
-    mean_p, std_p : torch.Tensor, optional
-        ``(..., k)`` of ``p``; both ``None`` for the standard normal prior.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(...)`` divergences, >= 0.
-    """
-    floating_tensor("mean_q", mean_q)
-    _positive("std_q", std_q)
-    _same_shape(mean_q=mean_q, std_q=std_q)
-    if (mean_p is None) != (std_p is None):
-        raise ValueError("mean_p and std_p must be given together (or both None for N(0, I))")
-    if mean_p is None:
-        return 0.5 * (std_q**2 + mean_q**2 - 1 - 2 * std_q.log()).sum(-1)
-    floating_tensor("mean_p", mean_p)
-    _positive("std_p", std_p)
-    _same_shape(mean_p=mean_p, std_p=std_p)
-    ratio = (std_q / std_p) ** 2
-    return 0.5 * (ratio + ((mean_q - mean_p) / std_p) ** 2 - 1 - ratio.log()).sum(-1)
-
-
-def kl_full_gaussians(
-    mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Tensor, cov_p: torch.Tensor
-) -> torch.Tensor:
-    """``KL(N(μ_q, Σ_q) ‖ N(μ_p, Σ_p))`` for full covariances, through Cholesky factors.
-
-    ``½ [tr(Σ_p⁻¹Σ_q) + (μ_p - μ_q)ᵀ Σ_p⁻¹ (μ_p - μ_q) - k + log det Σ_p - log det Σ_q]``.
-
-    Parameters
-    ----------
-    mean_q, mean_p : torch.Tensor
-        ``(..., k)`` means.
-    cov_q, cov_p : torch.Tensor
-        ``(..., k, k)`` symmetric positive-definite covariances.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(...)`` divergences.
-    """
-    for name, m, c in (("q", mean_q, cov_q), ("p", mean_p, cov_p)):
-        floating_tensor(f"mean_{name}", m)
-        floating_tensor(f"cov_{name}", c, min_dim=2)
-        if c.shape[-2:] != (m.shape[-1], m.shape[-1]):
-            raise ValueError(f"cov_{name} must have shape (..., {m.shape[-1]}, {m.shape[-1]}), got {tuple(c.shape)}")
-    chol_q, info_q = torch.linalg.cholesky_ex(cov_q)
-    chol_p, info_p = torch.linalg.cholesky_ex(cov_p)
-    if bool((info_q != 0).any()) or bool((info_p != 0).any()):
-        raise ValueError("cov_q and cov_p must be positive definite")
-    k = mean_q.shape[-1]
-    a = torch.linalg.solve_triangular(chol_p, chol_q, upper=False)           # L_p⁻¹ L_q
-    diff = torch.linalg.solve_triangular(chol_p, (mean_p - mean_q).unsqueeze(-1), upper=False)
-    logdet = 2 * (chol_p.diagonal(dim1=-2, dim2=-1).log() - chol_q.diagonal(dim1=-2, dim2=-1).log()).sum(-1)
-    return 0.5 * ((a**2).sum((-2, -1)) + (diff**2).sum((-2, -1)) - k + logdet)
 
 
 # --------------------------------------------------------------- reparametrization trick
@@ -190,7 +60,7 @@ def reparametrize(mean: torch.Tensor, std: torch.Tensor, eps: torch.Tensor) -> t
         ``z``, the broadcast shape; differentiable in ``mean`` and ``std``.
     """
     floating_tensor("mean", mean)
-    _positive("std", std)
+    positive_tensor("std", std)
     floating_tensor("eps", eps)
     return mean + std * eps
 
@@ -214,8 +84,8 @@ def log_q_change_of_variables(eps: torch.Tensor, std: torch.Tensor) -> torch.Ten
         ``(...)`` log densities of ``z``.
     """
     floating_tensor("eps", eps)
-    _positive("std", std)
-    return (-0.5 * _LOG_2PI - 0.5 * eps**2).sum(-1) - std.log().expand_as(eps).sum(-1)
+    positive_tensor("std", std)
+    return (-0.5 * LOG_2PI - 0.5 * eps**2).sum(-1) - std.log().expand_as(eps).sum(-1)
 
 
 def _per_sample_gradients(
@@ -351,7 +221,7 @@ def linear_gaussian_log_marginal(
     eye = torch.eye(d, dtype=x.dtype, device=x.device)
     chol = torch.linalg.cholesky(weight @ weight.T + noise_std**2 * eye)
     white = torch.linalg.solve_triangular(chol, (x - bias).T, upper=False)      # (d, n)
-    return -0.5 * (d * _LOG_2PI + (white**2).sum(0)) - chol.diagonal().log().sum()
+    return -0.5 * (d * LOG_2PI + (white**2).sum(0)) - chol.diagonal().log().sum()
 
 
 def linear_gaussian_posterior(
@@ -411,7 +281,7 @@ def linear_gaussian_elbo(
     q_cov = q_cov.expand(x.shape[0], k, k)
     residual = x - q_mean @ weight.T - bias
     trace = (weight @ q_cov @ weight.T).diagonal(dim1=-2, dim2=-1).sum(-1)
-    expected_log_lik = -0.5 * d * (_LOG_2PI + 2 * sigma.log()) - ((residual**2).sum(-1) + trace) / (2 * sigma**2)
+    expected_log_lik = -0.5 * d * (LOG_2PI + 2 * sigma.log()) - ((residual**2).sum(-1) + trace) / (2 * sigma**2)
     zeros = torch.zeros_like(q_mean)
     prior_cov = torch.eye(k, dtype=x.dtype, device=x.device).expand_as(q_cov)
     return expected_log_lik - kl_full_gaussians(q_mean, q_cov, zeros, prior_cov)
@@ -457,23 +327,6 @@ def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------ models
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.Tanh())
-    return nn.Sequential(*layers)
-
-
-def _sizes(in_dim: int, hidden: Sequence[int], out_dim: int) -> list[int]:
-    positive_int("in_dim", in_dim)
-    positive_int("out_dim", out_dim)
-    for h in hidden:
-        positive_int("hidden sizes", h)
-    return [in_dim, *hidden, out_dim]
-
-
 class GaussianEncoder(nn.Module):
     """Factorized Gaussian ``q_φ(z|x) = N(μ, diag σ²)`` with ``(μ, log σ) = f_φ(x)``, an MLP.
 
@@ -489,7 +342,7 @@ class GaussianEncoder(nn.Module):
 
     def __init__(self, in_dim: int, latent_dim: int, hidden: Sequence[int] = (128,)) -> None:
         super().__init__()
-        self.net = _mlp(_sizes(in_dim, hidden, 2 * latent_dim))
+        self.net = mlp(in_dim, hidden, 2 * latent_dim, activation="tanh")
         self.latent_dim = latent_dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -517,7 +370,7 @@ class BernoulliDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, data_dim: int, hidden: Sequence[int] = (128,)) -> None:
         super().__init__()
-        self.net = _mlp(_sizes(latent_dim, hidden, data_dim))
+        self.net = mlp(latent_dim, hidden, data_dim, activation="tanh")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z (..., latent_dim)`` → logits ``(..., data_dim)``."""
@@ -543,7 +396,7 @@ class GaussianDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, data_dim: int, hidden: Sequence[int] = ()) -> None:
         super().__init__()
-        self.net = _mlp(_sizes(latent_dim, hidden, data_dim))
+        self.net = mlp(latent_dim, hidden, data_dim, activation="tanh")
         self.log_noise_std = nn.Parameter(torch.zeros(()))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

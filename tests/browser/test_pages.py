@@ -75,7 +75,8 @@ def test_softmax_temperature_slider_moves_the_figure(open_page):
     page, log = open_page("book/01-foundations/softmax-cross-entropy.html")
     widget = page.locator(".dlnotes-slider").first
     widget.scroll_into_view_if_needed()
-    image, readout, control = widget.locator("img"), widget.locator("output"), widget.locator('input[type="range"]')
+    image, readout = widget.locator("img"), widget.locator("output.dlnotes-caption")
+    control = widget.locator('input[type="range"]')
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     before_png = widget.screenshot(path=str(SCREENSHOTS / "softmax-temperature-before.png"))
     before_src, before_text, before_value = image.get_attribute("src"), readout.inner_text(), control.input_value()
@@ -103,13 +104,16 @@ def test_every_static_slider_responds(open_page, path):
     assert sliders.count() > 0
     for k in range(sliders.count()):
         widget = sliders.nth(k)
-        control, image = widget.locator('input[type="range"]'), widget.locator("img")
-        if control.get_attribute("max") == "0":
-            continue  # a single frame has nothing to move to
-        start, src = int(control.input_value()), image.get_attribute("src")
-        key = "ArrowLeft" if start == int(control.get_attribute("max")) else "ArrowRight"
-        control.focus()
-        control.press(key)
-        assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
-        assert image.get_attribute("src") != src, f"slider {k} on {path} did not change its frame"
+        image = widget.locator("img")
+        controls = widget.locator('input[type="range"]')
+        for j in range(controls.count()):  # every parameter's range input moves the figure
+            control = controls.nth(j)
+            if control.get_attribute("max") == "0":
+                continue  # a single frame has nothing to move to
+            start, src = int(control.input_value()), image.get_attribute("src")
+            key = "ArrowLeft" if start == int(control.get_attribute("max")) else "ArrowRight"
+            control.focus()
+            control.press(key)
+            assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
+            assert image.get_attribute("src") != src, f"slider {k}, input {j} on {path} did not change its frame"
     assert not log.console_errors
