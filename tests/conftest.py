@@ -1,9 +1,26 @@
-"""Shared test set-up: a headless matplotlib backend and one thread per xdist worker."""
+"""Shared test set-up: a headless matplotlib backend, one thread per xdist worker, and the
+hand-over of nbval's execution of every chapter to the book build.
+
+Each notebook is executed once per test run (issue 13): nbval runs it and checks it, and when
+every cell of a notebook has passed, :class:`NbvalToJupyterCache` writes the executed notebook
+(the outputs nbval received, plus the kernel's widget state) into the jupyter-cache that the
+book build reads (``execute: cache`` in ``_config.yml``). The build then finds a cached
+execution whose hash (code sources, cell metadata, kernelspec) matches and executes nothing,
+so the HTML shows exactly the outputs the checks passed on. The record carries
+``executed_by: nbval``; ``tests/browser`` checks that every chapter of the built book came
+from such a record.
+"""
 from __future__ import annotations
 
+import copy
+import json
 import os
+import tempfile
+import time
+from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -15,3 +32,163 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     import torch
 
     torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the book build looks for executed notebooks (``execute: cache:`` in ``_config.yml``).
+CACHE_PATH = ROOT / "_build" / ".jupyter_cache"
+EXECUTED_BY = "nbval"
+
+_WIDGET_STATE = """\
+import json as _dlnotes_json, ipywidgets as _dlnotes_widgets
+with open({path!r}, "w") as _dlnotes_file:
+    _dlnotes_json.dump(_dlnotes_widgets.Widget.get_manager_state(drop_defaults=True), _dlnotes_file)
+del _dlnotes_json, _dlnotes_widgets, _dlnotes_file
+"""
+
+
+def _kernel_widget_state(kernel, timeout: float = 60) -> dict | None:
+    """Ask a live nbval kernel for the state of its widgets (what a saved notebook embeds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.json")
+        msg_id = kernel.execute_cell_input(_WIDGET_STATE.format(path=path), allow_stdin=False)
+        kernel.await_reply(msg_id, timeout=timeout)
+        kernel.await_idle(msg_id, timeout)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+
+def _executed_notebook(nb, outputs: dict[int, list], widget_state: dict | None):
+    """``nb`` (as read from disk) with each code cell's outputs and execution count filled in."""
+    nb = copy.deepcopy(nb)
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs = copy.deepcopy(outputs.get(count, []))
+        count += 1
+        cell.execution_count = count
+        for out in cell.outputs:
+            if out.output_type == "execute_result":
+                out.execution_count = count
+    if widget_state and widget_state.get("state"):
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": widget_state}
+    return nb
+
+
+def cache_executed_notebook(nb, path: Path, seconds: float, cache_path: Path = CACHE_PATH) -> int:
+    """Store an executed notebook in the jupyter-cache at ``cache_path``; return its record id."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(str(cache_path))
+    for attempt in range(10):  # two xdist workers share one sqlite database
+        try:
+            record = cache.cache_notebook_bundle(
+                CacheBundleIn(nb, str(path), data={"execution_seconds": seconds, "executed_by": EXECUTED_BY}),
+                check_validity=False, overwrite=True)
+            return record.pk
+        except Exception as err:  # sqlite "database is locked" under contention
+            if "locked" not in str(err) or attempt == 9:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+class NbvalToJupyterCache:
+    """Collect each nbval cell's outputs; cache the notebook once all of its cells passed."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, dict[int, list]] = {}
+        self.failed: set[str] = set()
+        self.started: dict[str, float] = {}
+
+    @staticmethod
+    def _is_nbval_cell(item) -> bool:
+        return type(item).__name__ == "IPyNbCell" and hasattr(item, "cell_num")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        if not self._is_nbval_cell(item):
+            yield
+            return
+        key = str(item.parent.fspath)
+        self.started.setdefault(key, time.perf_counter())
+        outcome = yield
+        if outcome.excinfo is not None or item.test_outputs is None:
+            self.failed.add(key)
+            return
+        self.outputs.setdefault(key, {})[item.cell_num] = list(item.test_outputs)
+        n_code = sum(c.cell_type == "code" for c in item.parent.nb.cells)
+        if item.cell_num == n_code - 1 and key not in self.failed and len(self.outputs[key]) == n_code:
+            seconds = time.perf_counter() - self.started[key]
+            state = _kernel_widget_state(item.parent.kernel)
+            nb = _executed_notebook(item.parent.nb, self.outputs.pop(key), state)
+            cache_executed_notebook(nb, Path(key), round(seconds, 2))
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The kernel nbval runs the chapters in: a fresh virtual environment holding only what
+# `pip install` of the package brings (pyproject.toml's dependencies, at requirements.txt's
+# pins) plus ipykernel, as a reader's Colab or Jupyter has after one install (issue 12). A
+# chapter that imports something only the book build or the test suite has (myst-nb, nbval,
+# pytest…) fails under nbval. Set DLNOTES_NBVAL_KERNEL=current to use this environment instead.
+FRESH = ROOT / ".venv-fresh"
+FRESH_KERNEL = "dlnotes-fresh"
+
+
+def _constraints() -> str:
+    """requirements.txt without its editable line: the pins, usable as a pip constraints file."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return "\n".join(l for l in lines if l.strip() and not l.lstrip().startswith(("-e", "#"))) + "\n"
+
+
+def ensure_fresh_kernel() -> Path:
+    """Create (once) the fresh venv, reinstall the package into it (not editable: a copy, as in
+    Colab) and register its kernel; return the directory to put on ``JUPYTER_PATH``."""
+    import hashlib
+    import subprocess
+    import sys
+
+    def run(cmd: list[str]) -> None:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+    python = FRESH / "bin" / "python"
+    constraints = _constraints()
+    key = hashlib.sha256((constraints + (ROOT / "pyproject.toml").read_text()).encode()).hexdigest()
+    stamp = FRESH / "dlnotes-deps.sha256"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not (python.exists() and stamp.exists() and stamp.read_text() == key):
+        run([sys.executable, "-m", "venv", "--clear", str(FRESH)])
+        (FRESH / "constraints.txt").write_text(constraints)
+        # the package's declared dependencies (torch unpinned there, pinned here by the constraints)
+        run(pip + ["-c", str(FRESH / "constraints.txt"), str(ROOT), "ipykernel"])
+        run([str(python), "-m", "ipykernel", "install", "--prefix", str(FRESH),
+             "--name", FRESH_KERNEL, "--display-name", "dlnotes (fresh install)"])
+        stamp.write_text(key)
+    else:  # the environment is current: refresh only the package itself from the working tree
+        run(pip + ["--no-deps", "--force-reinstall", str(ROOT)])
+    return FRESH / "share" / "jupyter"
+
+
+def _use_fresh_kernel(config) -> None:
+    if os.environ.get("DLNOTES_NBVAL_KERNEL") == "current" or not config.getoption("nbval_lax", False):
+        return
+    if config.getoption("nbval_kernel_name", None) or config.getoption("nbval_current_env", False):
+        return  # the caller chose a kernel
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller (or a run without xdist) builds it
+        os.environ["JUPYTER_PATH"] = str(ensure_fresh_kernel())
+    config.option.nbval_kernel_name = FRESH_KERNEL
+
+
+def pytest_configure(config) -> None:
+    if not config.pluginmanager.hasplugin("nbval"):
+        return
+    _use_fresh_kernel(config)
+    if not config.pluginmanager.hasplugin("dlnotes-nbval-cache"):
+        config.pluginmanager.register(NbvalToJupyterCache(), "dlnotes-nbval-cache")

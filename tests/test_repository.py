@@ -176,3 +176,21 @@ def test_notes_map_lists_every_section_of_the_notes():
     page = (ROOT / "book/notes-map.md").read_text()
     missing = sorted(h for h in headings if h not in page)
     assert not missing, f"sections of the notes missing from book/notes-map.md: {missing}"
+
+
+FRESH = ROOT / ".venv-fresh"
+
+
+@pytest.mark.skipif(not (FRESH / "bin" / "python").exists(), reason="nbval's fresh kernel is built by a run with --nbval-lax")
+def test_nbval_kernel_has_only_what_one_install_brings():
+    import subprocess
+
+    probe = ("import importlib.util, json, dlnotes; "
+             "print(json.dumps({'dlnotes': dlnotes.__file__, 'extra': [m for m in "
+             "('myst_nb', 'nbval', 'pytest', 'jupyter_book', 'jupyter_cache') if importlib.util.find_spec(m)]}))")
+    out = json.loads(subprocess.run([str(FRESH / "bin" / "python"), "-c", probe], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert out["extra"] == [], f"the chapters' kernel has packages a reader's install lacks: {out['extra']}"
+    assert "site-packages" in out["dlnotes"], "dlnotes must be an installed copy, as in Colab, not the source tree"
+    spec = FRESH / "share" / "jupyter" / "kernels" / "dlnotes-fresh" / "kernel.json"
+    assert json.loads(spec.read_text())["argv"][0].startswith(str(FRESH))

@@ -74,12 +74,14 @@ class PageLog:
 
 @pytest.fixture
 def open_page(browser, server):
-    """``open_page(path) -> (page, log)``: load a page of the book with the network refused."""
+    """``open_page(path, width=1280) -> (page, log)``: load a page of the book, ``width`` CSS pixels
+    wide (390: a phone), with the network refused."""
     host = urlsplit(server).netloc
     pages = []
 
-    def _open(path: str):
+    def _open(path: str, width: int = 1280):
         page = browser.new_page()
+        page.set_viewport_size({"width": width, "height": 900 if width > 600 else 844})
         log = PageLog()
 
         def route(r):

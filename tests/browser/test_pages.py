@@ -68,7 +68,11 @@ def test_page_loads_offline_typesets_and_links(open_page, path):
         file = Path(target.path)
         assert file.exists(), f"broken link {href!r} on {path}"
         if target.fragment and file.suffix == ".html":
-            assert f'id="{target.fragment}"' in file.read_text(encoding="utf-8"), f"missing anchor {href!r} on {path}"
+            if file.resolve() == (SITE / shown).resolve():  # same page: ids MathJax adds (\eqref) count
+                found = page.evaluate("f => document.getElementById(decodeURIComponent(f)) !== null", target.fragment)
+            else:
+                found = f'id="{target.fragment}"' in file.read_text(encoding="utf-8")
+            assert found, f"missing anchor {href!r} on {path}"
 
 
 def test_softmax_temperature_slider_moves_the_figure(open_page):
@@ -117,3 +121,35 @@ def test_every_static_slider_responds(open_page, path):
             assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
             assert image.get_attribute("src") != src, f"slider {k}, input {j} on {path} did not change its frame"
     assert not log.console_errors
+
+
+# Every display equation either fits its box or scrolls inside it with a visible cue; the
+# page itself never scrolls sideways (issue 13).
+_LAYOUT = """() => {
+  const doc = document.documentElement;
+  const out = {pageOverflow: doc.scrollWidth - doc.clientWidth, uncued: [], wideTitles: []};
+  for (const e of document.querySelectorAll('mjx-container[display="true"]')) {
+    if (e.scrollWidth <= e.clientWidth + 2) continue;
+    const s = getComputedStyle(e);
+    const scrolls = s.overflowX === "auto" || s.overflowX === "scroll";
+    const cue = s.backgroundImage.includes("gradient");
+    const inside = e.getBoundingClientRect().right <= doc.clientWidth + 1;
+    if (!(scrolls && cue && inside)) out.uncued.push(e.textContent.slice(0, 60));
+  }
+  for (const h of document.querySelectorAll("h1, h2, h3")) {
+    if (h.getBoundingClientRect().right > doc.clientWidth + 1) out.wideTitles.push(h.textContent.slice(0, 60));
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+@pytest.mark.parametrize("path", [p.as_posix() for p in site_pages() if p.parts[0] == "book"])
+def test_page_fits_the_screen(open_page, path, width):
+    page, log = open_page(path, width=width)
+    page.evaluate(_MATHJAX_DONE)
+    layout = page.evaluate(_LAYOUT)
+    assert layout["pageOverflow"] <= 1, f"the page scrolls sideways by {layout['pageOverflow']} px at {width} px"
+    assert layout["uncued"] == [], f"equations cut off without a scroll cue at {width} px: {layout['uncued']}"
+    assert layout["wideTitles"] == [], f"headings wider than the screen at {width} px: {layout['wideTitles']}"
+    assert not log.console_errors and not log.failed and not log.refused
