@@ -12,6 +12,11 @@ Attention
 Positions
     :func:`sinusoidal_embedding`, :func:`relative_bias` (a bias ``b_{i-j}``),
     :func:`causal_mask`.
+The causal transformer
+    :class:`TransformerBlock` (post-norm ``LN(X + MHA(X))``, ``LN(H + MLP(H))`` or pre-norm
+    ``X + MHA(LN(X))``, ``H + MLP(LN(H))``; loadable from ``nn.TransformerEncoderLayer``) and
+    :class:`CharTransformer`, a character-level GPT with the interface of
+    ``recurrent.CharModel`` (``model(codes, state) -> (logits, state)``).
 
 Shapes: a sequence is ``X (n, d)`` (or ``(b, n, d)``), row ``i`` the token ``x_i``; queries
 and keys have width ``q``, values width ``v``.
@@ -29,7 +34,7 @@ from ._checks import floating_tensor, positive_int
 
 __all__ = ["conv_matrix", "toeplitz_matrix", "nonlocal_matrix", "softmax_matrix",
            "scaled_dot_product_attention", "AttentionWeights", "multi_head_attention",
-           "sinusoidal_embedding", "relative_bias", "causal_mask"]
+           "sinusoidal_embedding", "relative_bias", "causal_mask", "TransformerBlock", "CharTransformer"]
 
 
 def _offsets(name: str, values: object, n: int) -> torch.Tensor:
@@ -317,3 +322,211 @@ def causal_mask(n: int, device: torch.device | str | None = None) -> torch.Tenso
     """``(n, n)`` booleans, True where ``j ≤ i``: position ``i`` sees itself and the past."""
     positive_int("n", n)
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
+
+
+_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+class TransformerBlock(nn.Module):
+    """One transformer block: multi-head self-attention and a two-layer MLP, each with a residual.
+
+    Post-norm (Vaswani et al., 2017), ``pre_norm=False``::
+
+        H = LN(X + MHA(X)),   Y = LN(H + MLP(H))
+
+    Pre-norm (Xiong et al., 2020; GPT-2), ``pre_norm=True``::
+
+        H = X + MHA(LN(X)),   Y = H + MLP(LN(H))
+
+    with ``MLP(H) = act(H W_1 + b_1) W_2 + b_2``. The attention is :func:`multi_head_attention`
+    on weights read from ``in_proj`` (``[W_q; W_k; W_v]`` stacked by rows, as in
+    ``nn.MultiheadAttention``) and ``out_proj``, so gradients flow to them.
+
+    Parameters
+    ----------
+    d : int
+        Model width; ``n_heads`` must divide it.
+    n_heads : int
+        Number of heads ``h``; each has width ``d / h``.
+    pre_norm : bool
+        Pre-norm (default) or post-norm (keyword-only).
+    mlp_ratio : int
+        Hidden width of the MLP over ``d`` (keyword-only).
+    activation : {"gelu", "relu"}
+        The MLP's non-linearity (keyword-only).
+    """
+
+    def __init__(self, d: int, n_heads: int, *, pre_norm: bool = True, mlp_ratio: int = 4,
+                 activation: str = "gelu") -> None:
+        super().__init__()
+        positive_int("d", d)
+        positive_int("n_heads", n_heads)
+        positive_int("mlp_ratio", mlp_ratio)
+        if d % n_heads:
+            raise ValueError(f"n_heads = {n_heads} must divide d = {d}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if not isinstance(pre_norm, bool):
+            raise ValueError(f"pre_norm must be a bool, got {pre_norm!r}")
+        self.d, self.n_heads, self.pre_norm, self.activation = d, n_heads, pre_norm, activation
+        self.in_proj = nn.Linear(d, 3 * d)
+        self.out_proj = nn.Linear(d, d)
+        self.norm1 = nn.LayerNorm(d)
+        self.norm2 = nn.LayerNorm(d)
+        self.linear1 = nn.Linear(d, mlp_ratio * d)
+        self.linear2 = nn.Linear(mlp_ratio * d, d)
+
+    def attention_weights(self) -> AttentionWeights:
+        """The block's attention parameters in the notes' layout (views: gradients flow)."""
+        w_q, w_k, w_v = self.in_proj.weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj.bias.chunk(3)
+        return AttentionWeights(w_q.T, w_k.T, w_v.T, self.out_proj.weight.T, b_q, b_k, b_v, self.out_proj.bias)
+
+    def _check(self, x: torch.Tensor) -> None:
+        floating_tensor("x", x, min_dim=2)
+        if x.shape[-1] != self.d:
+            raise ValueError(f"x must end in the model width d = {self.d}, got shape {tuple(x.shape)}")
+
+    def mha(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``MHA(X)``, ``(..., n, d) -> (..., n, d)``; ``mask (n, n)`` booleans as in
+        :func:`scaled_dot_product_attention`."""
+        return multi_head_attention(x, self.attention_weights(), self.n_heads, mask=mask)
+
+    def mlp(self, h: torch.Tensor) -> torch.Tensor:
+        """``MLP(H) = act(H W_1 + b_1) W_2 + b_2``, ``(..., n, d) -> (..., n, d)``."""
+        return self.linear2(_ACTIVATIONS[self.activation](self.linear1(h)))
+
+    def forward(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(..., n, d) -> (..., n, d)``; ``mask`` (keyword-only) as in :meth:`mha`."""
+        self._check(x)
+        if self.pre_norm:
+            h = x + self.mha(self.norm1(x), mask=mask)
+            return h + self.mlp(self.norm2(h))
+        h = self.norm1(x + self.mha(x, mask=mask))
+        return self.norm2(h + self.mlp(h))
+
+    def attention_map(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention weights ``(..., h, n, n)`` this block computes on its input ``x (..., n, d)``."""
+        self._check(x)
+        w = self.attention_weights()
+        z = self.norm1(x) if self.pre_norm else x
+        q = (z @ w.w_q + w.b_q).unflatten(-1, (self.n_heads, -1)).transpose(-3, -2)
+        k = (z @ w.w_k + w.b_k).unflatten(-1, (self.n_heads, -1)).transpose(-3, -2)
+        return scaled_dot_product_attention(q, k, k, mask=mask)[1]
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> "TransformerBlock":
+        """A block with the weights, norm placement and activation of ``layer``.
+
+        ``layer`` must have ``batch_first=True``, biases, a ReLU or GELU (``"relu"``, ``"gelu"``
+        or ``F.relu``/``F.gelu``) and LayerNorms with the default ``eps = 1e-5``; its dropout is
+        ignored (compare in ``eval()`` mode or with ``dropout=0``). The copy has ``layer``'s dtype.
+        """
+        if not isinstance(layer, nn.TransformerEncoderLayer) or not layer.self_attn.batch_first \
+                or layer.self_attn.in_proj_bias is None:
+            raise ValueError("layer must be an nn.TransformerEncoderLayer with batch_first=True and biases")
+        act = layer.activation
+        name = {F.relu: "relu", F.gelu: "gelu"}.get(act) if callable(act) and not isinstance(act, nn.Module) \
+            else {nn.ReLU: "relu", nn.GELU: "gelu"}.get(type(act))
+        if name is None or (isinstance(act, nn.GELU) and act.approximate != "none"):
+            raise ValueError(f"layer's activation must be ReLU or exact GELU, got {act!r}")
+        if layer.norm1.eps != 1e-5 or layer.norm2.eps != 1e-5:
+            raise ValueError("layer's LayerNorms must have eps = 1e-5")
+        d = layer.self_attn.embed_dim
+        block = cls(d, layer.self_attn.num_heads, pre_norm=bool(layer.norm_first),
+                    mlp_ratio=1, activation=name)
+        block.linear1 = nn.Linear(d, layer.linear1.out_features)
+        block.linear2 = nn.Linear(layer.linear1.out_features, d)
+        block = block.to(layer.linear1.weight.dtype)
+        with torch.no_grad():
+            block.in_proj.weight.copy_(layer.self_attn.in_proj_weight)
+            block.in_proj.bias.copy_(layer.self_attn.in_proj_bias)
+            for mine, theirs in ((block.out_proj, layer.self_attn.out_proj), (block.linear1, layer.linear1),
+                                 (block.linear2, layer.linear2), (block.norm1, layer.norm1),
+                                 (block.norm2, layer.norm2)):
+                mine.weight.copy_(theirs.weight)
+                mine.bias.copy_(theirs.bias)
+        return block
+
+
+class CharTransformer(nn.Module):
+    """A character-level GPT: token and learned position embeddings, causal blocks, a read-out.
+
+    ``X = E_tok[c] + E_pos``, then ``n_layers`` :class:`TransformerBlock` with the causal mask
+    (:func:`causal_mask`, applied additively), a final LayerNorm for pre-norm blocks, and
+    logits ``O = Y W_o + b_o``. Like ``recurrent.CharModel`` it maps codes to
+    ``(logits, state)``; the state is the last ``context - 1`` codes read, so feeding one code at
+    a time with the returned state continues the text (``recurrent.sample`` works with it).
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of characters ``V``.
+    d : int
+        Model width.
+    n_heads : int
+        Heads per block; must divide ``d``.
+    n_layers : int
+        Number of blocks.
+    context : int
+        Longest sequence the position embedding covers (keyword-only).
+    pre_norm : bool
+        Pre-norm (default, GPT-2) or post-norm blocks (keyword-only).
+    """
+
+    def __init__(self, vocab_size: int, d: int, n_heads: int, n_layers: int, *, context: int,
+                 pre_norm: bool = True) -> None:
+        super().__init__()
+        positive_int("n_layers", n_layers)
+        self.context = positive_int("context", context)
+        self.token = nn.Embedding(positive_int("vocab_size", vocab_size), positive_int("d", d))
+        self.position = nn.Embedding(context, d)
+        self.blocks = nn.ModuleList(TransformerBlock(d, n_heads, pre_norm=pre_norm) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d) if pre_norm else nn.Identity()
+        self.readout = nn.Linear(d, vocab_size)
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """``X = E_tok[codes] + E_pos[0 … L−1]``: ``(n, L)`` codes to ``(n, L, d)``."""
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 2 or codes.is_floating_point():
+            raise ValueError(f"codes must be an integer tensor (n, L), got {getattr(codes, 'dtype', type(codes))} "
+                             f"{tuple(getattr(codes, 'shape', ()))}")
+        if codes.shape[1] > self.context:
+            raise ValueError(f"codes must have at most context = {self.context} positions, got {codes.shape[1]}")
+        return self.token(codes) + self.position.weight[: codes.shape[1]]
+
+    def features(self, x: torch.Tensor, *, causal: bool = True) -> torch.Tensor:
+        """The blocks and final norm on embeddings ``x (n, L, d) -> (n, L, d)``.
+
+        ``causal=False`` drops the mask (keyword-only; a control, not a language model).
+        """
+        floating_tensor("x", x, min_dim=2)
+        mask = causal_mask(x.shape[-2], device=x.device) if causal else None
+        for block in self.blocks:
+            x = block(x, mask=mask)
+        return self.norm(x)
+
+    def forward(self, codes: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(n, L, V)`` for codes ``(n, L)`` read after ``state`` (earlier codes, or None).
+
+        Returns the logits of the new positions and the new state, the last ``context − 1``
+        codes read (``(n, ≤ context − 1)``).
+        """
+        if state is not None:
+            if not isinstance(state, torch.Tensor) or state.dim() != 2 or state.shape[0] != codes.shape[0]:
+                raise ValueError("state must be the (n, k) codes returned by a previous call")
+            full = torch.cat([state, codes], dim=1)[:, -self.context:]
+        else:
+            full = codes
+        logits = self.readout(self.features(self.embed(full)))
+        return logits[:, -codes.shape[1]:], full[:, -(self.context - 1):] if self.context > 1 else full[:, :0]
+
+    @torch.no_grad()
+    def attention_maps(self, codes: torch.Tensor) -> torch.Tensor:
+        """Attention weights of every block on ``codes (n, L)``: ``(n_layers, n, h, L, L)``."""
+        x = self.embed(codes)
+        mask = causal_mask(x.shape[-2], device=x.device)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attention_map(x, mask=mask))
+            x = block(x, mask=mask)
+        return torch.stack(maps)

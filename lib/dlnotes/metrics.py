@@ -6,7 +6,9 @@
 * samples of a generative model: mode coverage on Gaussian mixtures (:func:`mode_metrics`),
   exact Wasserstein-1 distances between discrete measures (:func:`w1_assignment`,
   :func:`transport_lp`, :func:`kantorovich_dual_lp`), and a memorisation test
-  (:func:`nearest_neighbour_ratio`).
+  (:func:`nearest_neighbour_ratio`);
+* language models: :func:`char_cross_entropy` (nats per character of any model with the
+  ``model(codes) -> (logits, state)`` interface, recurrent or transformer).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ._checks import floating_tensor, positive_int, positive_number
 
 __all__ = ["accuracy", "confusion_matrix", "Calibration", "calibration", "label_entropy", "auroc",
            "ModeStats", "mode_metrics", "transport_lp", "kantorovich_dual_lp", "w1_assignment",
-           "NearestNeighbours", "nearest_neighbour_ratio"]
+           "NearestNeighbours", "nearest_neighbour_ratio", "char_cross_entropy"]
 
 
 def _labels(name: str, x: object) -> torch.Tensor:
@@ -376,3 +378,49 @@ def nearest_neighbour_ratio(samples: torch.Tensor, train: torch.Tensor, test: to
     to_train = [torch.cdist(x.detach().double().cpu(), reference).min(dim=1).values for x in (samples, test)]
     ratio = (to_train[0].median() / to_train[1].median()).item()
     return NearestNeighbours(ratio, to_train[0], to_train[1])
+
+
+@torch.no_grad()
+def char_cross_entropy(model: torch.nn.Module, codes: torch.Tensor, *, length: int = 256) -> float:
+    """Mean cross-entropy, in nats per character, of ``model`` predicting ``codes[1:]``.
+
+    The text is cut into consecutive chunks of ``length`` characters; every chunk starts from
+    the zero state, or an empty context (so the first characters of each chunk have little context, a slightly
+    pessimistic estimate that shrinks with ``length``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A character language model, ``model(codes (n, L)) -> (logits (n, L, V), state)``: a
+        ``recurrent.CharModel`` or an ``attention.CharTransformer`` (with ``length`` at most
+        its context).
+    codes : torch.Tensor
+        ``(N,)`` int64 codes, ``N > length`` (e.g. ``CharCorpus.val``).
+    length : int
+        Chunk length (keyword-only).
+
+    Returns
+    -------
+    float
+        ``-(1/M) Σ log p(c_{t+1} | c_≤t)`` over the ``M`` predicted characters.
+    """
+    from .losses import cross_entropy
+
+    if not isinstance(codes, torch.Tensor) or codes.dim() != 1 or codes.is_floating_point():
+        raise ValueError(f"codes must be a 1-D integer tensor, got {getattr(codes, 'shape', type(codes))}")
+    positive_int("length", length)
+    if len(codes) <= length:
+        raise ValueError(f"codes must be longer than length = {length}, got {len(codes)}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    k = (len(codes) - 1) // length
+    inputs = codes[: k * length].reshape(k, length).to(device)
+    targets = codes[1 : k * length + 1].reshape(k, length).to(device)
+    total = 0.0
+    for start in range(0, k, 64):
+        logits, _ = model(inputs[start : start + 64])
+        total += cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
+                               targets[start : start + 64].reshape(-1), reduction="sum").item()
+    model.train(was_training)
+    return total / (k * length)

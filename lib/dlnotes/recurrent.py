@@ -19,7 +19,7 @@ __all__ = [
     "RNNParams", "GRUParams", "LSTMParams",
     "rnn_params_from_torch", "gru_params_from_torch", "lstm_params_from_torch",
     "rnn", "rnn_bptt", "RNNGrads", "gru_notes", "gru_torch", "lstm",
-    "jacobian_product", "CharModel", "sample", "set_memory_bias", "char_cross_entropy", "ngram_cross_entropy",
+    "jacobian_product", "CharModel", "sample", "set_memory_bias", "ngram_cross_entropy",
 ]
 
 
@@ -462,50 +462,6 @@ def sample(model: CharModel, prompt: torch.Tensor, length: int, *, temperature: 
         logits, state = model(code.to(device)[None], state)
     model.train(was_training)
     return torch.cat(out)
-
-
-@torch.no_grad()
-def char_cross_entropy(model: CharModel, codes: torch.Tensor, *, length: int = 256) -> float:
-    """Mean cross-entropy, in nats per character, of ``model`` predicting ``codes[1:]``.
-
-    The text is cut into consecutive chunks of ``length`` characters; every chunk starts from
-    the zero state (so the first characters of each chunk have little context, a slightly
-    pessimistic estimate that shrinks with ``length``).
-
-    Parameters
-    ----------
-    model : CharModel
-        The model to evaluate.
-    codes : torch.Tensor
-        ``(N,)`` int64 codes, ``N > length`` (e.g. ``CharCorpus.val``).
-    length : int
-        Chunk length (keyword-only).
-
-    Returns
-    -------
-    float
-        ``-(1/M) Σ log p(c_{t+1} | c_≤t)`` over the ``M`` predicted characters.
-    """
-    from .losses import cross_entropy
-
-    if not isinstance(codes, torch.Tensor) or codes.dim() != 1 or codes.is_floating_point():
-        raise ValueError(f"codes must be a 1-D integer tensor, got {getattr(codes, 'shape', type(codes))}")
-    positive_int("length", length)
-    if len(codes) <= length:
-        raise ValueError(f"codes must be longer than length = {length}, got {len(codes)}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    k = (len(codes) - 1) // length
-    inputs = codes[: k * length].reshape(k, length).to(device)
-    targets = codes[1 : k * length + 1].reshape(k, length).to(device)
-    total = 0.0
-    for start in range(0, k, 64):
-        logits, _ = model(inputs[start : start + 64])
-        total += cross_entropy(logits.reshape(-1, logits.shape[-1]).double(),
-                               targets[start : start + 64].reshape(-1), reduction="sum").item()
-    model.train(was_training)
-    return total / (k * length)
 
 
 def ngram_cross_entropy(train: torch.Tensor, val: torch.Tensor, vocab_size: int, *, order: int = 2,
