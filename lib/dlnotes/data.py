@@ -22,6 +22,7 @@ from ._checks import positive_int
 __all__ = [
     "Digits", "digits", "photo", "sunspots", "ring_centres", "grid_centres", "ring", "grid", "moons",
     "CharCorpus", "char_corpus", "tiny_shakespeare", "TINY_SHAKESPEARE_MD5", "char_windows",
+    "CO2", "co2", "shifted_windows", "forecast_windows",
 ]
 
 #: md5 of the vendored ``tinyshakespeare.txt`` (1 115 394 bytes, karpathy/char-rnn's copy).
@@ -119,6 +120,136 @@ def sunspots() -> tuple[torch.Tensor, torch.Tensor]:
     frame = _sunspots.load_pandas().data
     return (torch.tensor(frame["YEAR"].to_numpy(), dtype=torch.int64),
             torch.tensor(frame["SUNACTIVITY"].to_numpy(), dtype=torch.float64))
+
+
+class CO2(NamedTuple):
+    """The weekly Mauna Loa CO₂ series, gaps filled, split by date (see :func:`co2`)."""
+
+    weeks: torch.Tensor   #: ``(N,)`` int64, days since 1970-01-01 of each Saturday
+    ppm: torch.Tensor     #: ``(N,)`` float64, CO₂ mole fraction (ppm), gaps filled
+    filled: torch.Tensor  #: ``(N,)`` bool, True where the week was missing and interpolated
+    train: slice          #: weeks up to the end of ``train_until``
+    val: slice            #: the following weeks up to the end of ``val_until``
+    test: slice           #: the remaining weeks
+
+
+def co2(*, train_until: int = 1990, val_until: int = 1995) -> CO2:
+    """Weekly atmospheric CO₂ at Mauna Loa, March 1958 – December 2001, shipped with statsmodels.
+
+    The series is on a regular weekly grid (Saturdays) with 59 missing weeks (``NaN`` in
+    statsmodels' copy, most of them in 1958–1964). Each missing week is filled by linear
+    interpolation in time between the nearest observed weeks before and after it (the series
+    starts and ends on observed weeks, so no value is extrapolated). The split is
+    chronological: train up to the last week of ``train_until``, validation up to the last week
+    of ``val_until``, test after.
+
+    Parameters
+    ----------
+    train_until, val_until : int
+        Last year of the training and of the validation part (keyword-only),
+        ``1958 <= train_until < val_until < 2001``.
+
+    Returns
+    -------
+    CO2
+        With the defaults ``weeks``, ``ppm`` and ``filled`` are ``(2284,)``; ``train`` covers
+        1 710 weeks (1958–1990), ``val`` 261 (1991–1995) and ``test`` 313 (1996–2001).
+    """
+    for name, year in (("train_until", train_until), ("val_until", val_until)):
+        positive_int(name, year, minimum=1958)
+    if not train_until < val_until < 2001:
+        raise ValueError(f"need train_until < val_until < 2001, got {train_until}, {val_until}")
+    from statsmodels.datasets import co2 as _co2
+
+    frame = _co2.load_pandas().data["co2"]
+    missing = frame.isna().to_numpy()
+    ppm = frame.interpolate(method="time", limit_area="inside").to_numpy(dtype=np.float64)
+    years = frame.index.year.to_numpy()
+    days = (frame.index - np.datetime64("1970-01-01")).days.to_numpy()
+    n_train = int((years <= train_until).sum())
+    n_val = int((years <= val_until).sum())
+    return CO2(torch.tensor(days, dtype=torch.int64), torch.tensor(ppm), torch.tensor(missing),
+               slice(0, n_train), slice(n_train, n_val), slice(n_val, len(ppm)))
+
+
+def shifted_windows(series: torch.Tensor, length: int, *, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of a series with its target shifted by one step (teacher forcing).
+
+    Window ``i`` starts at ``s = i · stride``: ``inputs[i] = x[s : s + L]`` and
+    ``targets[i] = x[s + 1 : s + L + 1]``, so ``targets[i, t]`` is the value that follows
+    ``inputs[i, t]`` — the factor :math:`p(x_{j} \\mid x_{<j})` of the autoregressive
+    factorisation is trained at every position at once.
+
+    Parameters
+    ----------
+    series : torch.Tensor
+        ``(N,)`` floating, no ``NaN``, ``N > L``.
+    length : int
+        Window length ``L >= 1``.
+    stride : int
+        Step between window starts, ``>= 1`` (keyword-only).
+
+    Returns
+    -------
+    inputs, targets : torch.Tensor
+        ``(n, L)`` each, ``n = ⌊(N - L - 1) / stride⌋ + 1``, same dtype as ``series``.
+    """
+    if not isinstance(series, torch.Tensor) or series.dim() != 1 or not series.is_floating_point():
+        raise ValueError(f"series must be a 1-D floating tensor, got {getattr(series, 'shape', type(series))}")
+    if torch.isnan(series).any():
+        raise ValueError(f"series contains {int(torch.isnan(series).sum())} NaN value(s); fill them first")
+    positive_int("length", length)
+    positive_int("stride", stride)
+    if len(series) <= length:
+        raise ValueError(f"length = {length} must be shorter than the series ({len(series)} values)")
+    windows = series.unfold(0, length + 1, stride)
+    return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+
+
+def forecast_windows(series: torch.Tensor, length: int, horizon: int, *, start: int, stop: int | None = None,
+                     stride: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forecast origins with their past and their future: ``x[o - L : o]`` and ``x[o : o + H]``.
+
+    Parameters
+    ----------
+    series : torch.Tensor
+        ``(N,)`` floating, no ``NaN``.
+    length : int
+        Context length ``L >= 1`` (the model may read the whole past before ``start``).
+    horizon : int
+        Forecast horizon ``H >= 1``.
+    start, stop : int
+        Origins run over ``o = start, start + stride, …`` with ``o + H <= stop`` (default
+        ``N``) and need ``start >= L`` (keyword-only).
+    stride : int
+        Step between origins, ``>= 1`` (keyword-only).
+
+    Returns
+    -------
+    contexts : torch.Tensor
+        ``(n, L)``.
+    futures : torch.Tensor
+        ``(n, H)``; ``futures[i, h - 1]`` is the value ``h`` steps after origin ``i``'s context.
+    origins : torch.Tensor
+        ``(n,)`` int64 indices ``o`` into ``series`` of the first forecast step.
+    """
+    if not isinstance(series, torch.Tensor) or series.dim() != 1 or not series.is_floating_point():
+        raise ValueError(f"series must be a 1-D floating tensor, got {getattr(series, 'shape', type(series))}")
+    if torch.isnan(series).any():
+        raise ValueError(f"series contains {int(torch.isnan(series).sum())} NaN value(s); fill them first")
+    positive_int("length", length)
+    positive_int("horizon", horizon)
+    positive_int("stride", stride)
+    stop = len(series) if stop is None else stop
+    if isinstance(start, bool) or not isinstance(start, int) or start < length:
+        raise ValueError(f"start must be an int >= length = {length}, got {start!r}")
+    if isinstance(stop, bool) or not isinstance(stop, int) or not start + horizon <= stop <= len(series):
+        raise ValueError(f"stop must be an int with start + horizon = {start + horizon} <= stop <= "
+                         f"{len(series)}, got {stop!r}")
+    origins = torch.arange(start, stop - horizon + 1, stride)
+    contexts = series[origins[:, None] + torch.arange(-length, 0)]
+    futures = series[origins[:, None] + torch.arange(horizon)]
+    return contexts, futures, origins
 
 
 def _check_positive(name: str, value: float) -> None:
