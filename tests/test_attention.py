@@ -88,6 +88,11 @@ def test_relative_bias_and_causal_mask():
     b = relative_bias(torch.arange(9.0), 5)
     assert b[0, 0] == 4 and b[4, 0] == 8 and b[0, 4] == 0
     assert (b[1:, 1:] == b[:-1, :-1]).all()
+    # every entry against the definition B[i, j] = b_{i-j}, table index (i - j) + (n - 1); a
+    # transposed bias (b_{j-i}) would fail all off-diagonal entries
+    table = torch.randn(9, dtype=torch.float64)
+    expected = torch.tensor([[table[i - j + 4].item() for j in range(5)] for i in range(5)], dtype=torch.float64)
+    assert torch.equal(relative_bias(table, 5), expected)
     m = causal_mask(4)
     assert m.dtype == torch.bool and m[2, 1] and not m[1, 2]
 

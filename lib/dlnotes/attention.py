@@ -314,8 +314,8 @@ def relative_bias(table: torch.Tensor, n: int) -> torch.Tensor:
     """
     positive_int("n", n)
     _offsets("table", table, n)
-    i = torch.arange(n, device=table.device)
-    return table[i[:, None] - i[None, :] + n - 1]
+    # entry (i, j) is b_{i-j}: the Toeplitz matrix of the reversed table (g(j - i) = b_{i-j})
+    return toeplitz_matrix(table.flip(0), n)
 
 
 def causal_mask(n: int, device: torch.device | str | None = None) -> torch.Tensor:

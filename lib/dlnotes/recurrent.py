@@ -18,7 +18,7 @@ from ._checks import floating_tensor, positive_int, positive_number
 __all__ = [
     "RNNParams", "GRUParams", "LSTMParams",
     "rnn_params_from_torch", "gru_params_from_torch", "lstm_params_from_torch",
-    "rnn", "rnn_bptt", "RNNGrads", "gru_notes", "gru_torch", "lstm",
+    "rnn", "rnn_bptt", "RNNGrads", "gru", "gru_notes", "gru_torch", "lstm",
     "jacobian_product", "CharModel", "sample", "set_memory_bias", "ngram_cross_entropy",
 ]
 
@@ -215,12 +215,18 @@ def _check_gru(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None) -> t
     return _check_sequence(x, params.w_xh, h0, params.w_hh)
 
 
-def gru_notes(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None) -> torch.Tensor:
-    """The GRU exactly as the notes write it: the reset gate scales ``H_{t-1}`` *before* ``W_hh``.
+def gru(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None, *,
+        reset_after: bool) -> torch.Tensor:
+    """A GRU layer in either of its two published forms; they differ only in the candidate.
 
     ``R_t = σ(X_t W_xr + H_{t-1} W_hr + b_r)``, ``Z_t = σ(X_t W_xz + H_{t-1} W_hz + b_z)``,
-    ``H~_t = tanh(X_t W_xh + (R_t ⊙ H_{t-1}) W_hh + b_h)`` with ``b_h = b_xh + b_hh``, and
-    ``H_t = Z_t ⊙ H_{t-1} + (1 - Z_t) ⊙ H~_t`` (Cho et al., 2014).
+    ``H_t = Z_t ⊙ H_{t-1} + (1 - Z_t) ⊙ H~_t``, with the candidate
+
+    * ``reset_after=False`` — the notes' GRU (Cho et al., 2014): the reset gate scales
+      ``H_{t-1}`` *before* ``W_hh``, ``H~_t = tanh(X_t W_xh + (R_t ⊙ H_{t-1}) W_hh + b_h)``
+      with ``b_h = b_xh + b_hh``;
+    * ``reset_after=True`` — what ``torch.nn.GRU`` (and cuDNN) computes: the reset gate scales
+      ``H_{t-1} W_hh + b_hh``, ``H~_t = tanh(X_t W_xh + b_xh + R_t ⊙ (H_{t-1} W_hh + b_hh))``.
 
     Parameters
     ----------
@@ -230,6 +236,8 @@ def gru_notes(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None
         Weights ``(d, h)`` / ``(h, h)`` and biases ``(h,)``.
     h0 : torch.Tensor, optional
         ``(n, h)``; zeros by default.
+    reset_after : bool
+        Which form (keyword-only, no default: the choice is the point).
 
     Returns
     -------
@@ -241,41 +249,23 @@ def gru_notes(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None
     for x_t in x:
         r = torch.sigmoid(x_t @ p.w_xr + h @ p.w_hr + p.b_r)
         z = torch.sigmoid(x_t @ p.w_xz + h @ p.w_hz + p.b_z)
-        candidate = torch.tanh(x_t @ p.w_xh + (r * h) @ p.w_hh + p.b_xh + p.b_hh)
+        if reset_after:  # torch.nn.GRU
+            candidate = torch.tanh(x_t @ p.w_xh + p.b_xh + r * (h @ p.w_hh + p.b_hh))
+        else:            # the notes
+            candidate = torch.tanh(x_t @ p.w_xh + (r * h) @ p.w_hh + p.b_xh + p.b_hh)
         h = z * h + (1 - z) * candidate
         states.append(h)
     return torch.stack(states)
+
+
+def gru_notes(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None) -> torch.Tensor:
+    """The GRU exactly as the notes write it: :func:`gru` with ``reset_after=False``; ``(T, n, h)``."""
+    return gru(x, params, h0, reset_after=False)
 
 
 def gru_torch(x: torch.Tensor, params: GRUParams, h0: torch.Tensor | None = None) -> torch.Tensor:
-    """The GRU that ``torch.nn.GRU`` (and cuDNN) computes: the reset gate scales ``H_{t-1} W_hh + b_hh``.
-
-    Identical to :func:`gru_notes` except for the candidate,
-    ``H~_t = tanh(X_t W_xh + b_xh + R_t ⊙ (H_{t-1} W_hh + b_hh))``.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        ``(T, n, d)``.
-    params : GRUParams
-        Weights ``(d, h)`` / ``(h, h)`` and biases ``(h,)``.
-    h0 : torch.Tensor, optional
-        ``(n, h)``; zeros by default.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(T, n, h)``: ``H_1 … H_T``.
-    """
-    h = _check_gru(x, params, h0)
-    p, states = params, []
-    for x_t in x:
-        r = torch.sigmoid(x_t @ p.w_xr + h @ p.w_hr + p.b_r)
-        z = torch.sigmoid(x_t @ p.w_xz + h @ p.w_hz + p.b_z)
-        candidate = torch.tanh(x_t @ p.w_xh + p.b_xh + r * (h @ p.w_hh + p.b_hh))
-        h = z * h + (1 - z) * candidate
-        states.append(h)
-    return torch.stack(states)
+    """The GRU that ``torch.nn.GRU`` computes: :func:`gru` with ``reset_after=True``; ``(T, n, h)``."""
+    return gru(x, params, h0, reset_after=True)
 
 
 def lstm(x: torch.Tensor, params: LSTMParams, h0: torch.Tensor | None = None,
