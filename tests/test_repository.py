@@ -119,6 +119,40 @@ def test_raw_myst_detector_catches_each_form():
     assert not any(p.search("$$ a $$ and (x) = y and [link](#a-b)") for p in _RAW_MYST.values())
 
 
+def _chapters_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapters", ROOT / "_ext" / "chapters.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_equations_are_numbered_for_jupyter_and_the_install_cell_matches_the_config(nb):
+    # Jupyter and Colab number no equation and resolve an \eqref only to an equation typeset
+    # before it; the install cell exists iff _config.yml names the repository.
+    tool = _chapters_tool()
+    old, new, problems = tool.bring_in_line(nb, *tool.repository())
+    assert not problems, "; ".join(problems)
+    assert new == old, "equation tags or the install cell are out of line: run .venv/bin/python _ext/chapters.py"
+
+
+def test_chapters_tool_numbers_equations_and_places_the_install_cell():
+    tool = _chapters_tool()
+    md = lambda s: {"cell_type": "markdown", "metadata": {}, "source": s}
+    code = {"cell_type": "code", "metadata": {}, "source": "import dlnotes", "outputs": [], "execution_count": None}
+    cells = [md("\\begin{equation}\\tag{7}\\label{a} x \\end{equation}"),
+             md("see $\\eqref{a}$ and $\\eqref{b}$ \\begin{equation}\\label{b} y \\end{equation}"), code]
+    problems = tool.number_equations(cells)
+    assert "\\tag{1}\\label{a}" in cells[0]["source"][0] and "\\tag{2}\\label{b}" in cells[1]["source"][0]
+    assert problems == ["\\eqref{b} comes before its equation (or names none)"]
+    with_url = tool.set_install_cell(cells, "https://github.com/o/r", "main")
+    assert [c["cell_type"] for c in with_url] == ["markdown", "markdown", "code", "code"]
+    assert "git+https://github.com/o/r@main" in "".join(with_url[2]["source"])
+    assert tool.set_install_cell(with_url, "", "main") == cells
+
+
 def _slug(title: str) -> str:
     # MyST's default heading slug (myst_heading_anchors): GitHub's rule
     text = re.sub(r"[^\w\- ]", "", title.strip().lower())
