@@ -239,6 +239,8 @@ def test_linear_block_and_char_transformer():
     h = linear_attention(heads(z @ w.w_q + w.b_q), heads(z @ w.w_k + w.b_k), heads(z @ w.w_v + w.b_v), causal=True)
     torch.testing.assert_close(block.mha(block.norm1(x), mask=mask), h.transpose(-3, -2).flatten(-2) @ w.w_o + w.b_o,
                                **TOL)
+    h_open = linear_attention(heads(z @ w.w_q + w.b_q), heads(z @ w.w_k + w.b_k), heads(z @ w.w_v + w.b_v))
+    torch.testing.assert_close(block.mha(z), h_open.transpose(-3, -2).flatten(-2) @ w.w_o + w.b_o, **TOL)
     maps = block.attention_map(x, mask=mask)
     assert maps.shape == (3, 2, 7, 7) and (maps[..., ~mask] == 0).all()
     model = CharTransformer(11, 8, 2, 2, context=7, attention="linear")

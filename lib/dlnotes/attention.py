@@ -252,9 +252,9 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
     attention : {"softmax", "linear"}
         Each head's attention: :func:`scaled_dot_product_attention`, or linear attention with
         ``φ = elu + 1`` (then ``mask`` must be None or :func:`causal_mask` and ``bias`` None;
-        keyword-only). Linear attention is computed in its ``n × n`` form
-        (:func:`kernel_attention`), which equals :func:`linear_attention` and is the cheaper of
-        the two for short sequences, ``n`` below about the head width.
+        keyword-only). Linear attention is computed in its ``n × n`` form (the function of
+        :func:`kernel_attention` with :func:`linear_kernel`), which equals :func:`linear_attention`
+        and is the cheaper of the two for short sequences, ``n`` below about the head width.
 
     Returns
     -------
@@ -284,7 +284,7 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
             raise ValueError("bias must be None with attention='linear'")
         # the n × n form of linear_attention's function: cheaper for a block's short windows (the prefix
         # sums store c·v numbers per position, the n × n form n)
-        h, _ = kernel_attention(q, k, v, causal=_linear_causal(mask, x.shape[-2]))
+        h = _linear_attention_matrix_form(q, k, v, _linear_causal(mask, x.shape[-2]))
     else:
         h, _ = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias)
     return h.transpose(-3, -2).flatten(-2) @ weights.w_o + weights.b_o
@@ -386,7 +386,7 @@ def _features(name: str, x: torch.Tensor, feature_map: FeatureMap) -> torch.Tens
     if not isinstance(phi, torch.Tensor) or phi.shape[:-1] != x.shape[:-1]:
         raise ValueError(f"feature_map must map {name} {tuple(x.shape)} to a tensor (..., c) with the same "
                          f"leading shape, got {tuple(getattr(phi, 'shape', ()))}")
-    if not bool((phi >= 0).all()):
+    if phi.numel() and phi.min() < 0:
         raise ValueError(f"feature_map must return non-negative features (else the normaliser φ(q)ᵀΣφ(k) can "
                          f"cross 0); φ({name}) has min {phi.min().item():.3g}")
     return phi
@@ -468,15 +468,31 @@ def kernel_attention(
     if not isinstance(scores, torch.Tensor) or scores.shape != q.shape[:-1] + (m,):
         raise ValueError(f"kernel must return shape {tuple(q.shape[:-1]) + (m,)}, got "
                          f"{tuple(getattr(scores, 'shape', ()))}")
-    if not bool((scores >= 0).all()):
+    if kernel is not linear_kernel and scores.numel() and scores.min() < 0:   # linear_kernel checks its features
         raise ValueError(f"kernel must be non-negative, got min {scores.min().item():.3g}")
     if causal:
-        scores = torch.where(causal_mask(n, device=scores.device), scores, scores.new_zeros(()))
+        scores = scores.tril()                                             # A_ij = 0 for j > i
     total = scores.sum(-1, keepdim=True)
-    if not bool((total > 0).all()):
+    if total.numel() and not total.min() > 0:
         raise ValueError("kernel must give every query a positive total weight")
     weights = scores / total
     return weights @ v, weights
+
+
+def _linear_attention_matrix_form(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    """:func:`kernel_attention` with :func:`linear_kernel`, outputs only: ``(K V) / (K 1)``, ``K (…, n, n)``.
+
+    Dividing the ``(n, v)`` product instead of the ``(n, n)`` matrix is the cheaper order for
+    training on short windows; the result is the same up to rounding.
+    """
+    _check_qkv(q, k, v, causal)
+    scores = linear_kernel(q, k)
+    if causal:
+        scores = scores.tril()
+    total = scores.sum(-1, keepdim=True)
+    if total.numel() and not total.min() > 0:
+        raise ValueError("feature_map gives a zero normaliser for some query (all features 0)")
+    return (scores @ v) / total
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
