@@ -138,3 +138,153 @@ def test_bad_inputs_raise():
         relative_bias(torch.ones(5), 5)
     with pytest.raises(ValueError, match="n"):
         causal_mask(0)
+
+
+# --- linear attention ------------------------------------------------------------------------
+
+from dlnotes.attention import (CharTransformer, LinearAttentionState, TransformerBlock,  # noqa: E402
+                               elu_feature_map, exponential_kernel, kernel_attention, linear_attention,
+                               linear_attention_recurrent, linear_attention_step, linear_kernel)
+
+
+def _qkv(b=(2, 3), n=9, m=9, c=4, dv=5, seed=0):
+    g = _gen(seed)
+    return (torch.randn(*b, n, c, dtype=torch.float64, generator=g),
+            torch.randn(*b, m, c, dtype=torch.float64, generator=g),
+            torch.randn(*b, m, dv, dtype=torch.float64, generator=g))
+
+
+def _explicit(q, k, v, causal):
+    # the notes' left side entry by entry: Σ_j φ(q_i)ᵀφ(k_j) v_j / Σ_j φ(q_i)ᵀφ(k_j), loops over i, j
+    fq, fk = F.elu(q) + 1, F.elu(k) + 1
+    out = torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=q.dtype)
+    for i in range(q.shape[-2]):
+        js = range(i + 1) if causal else range(k.shape[-2])
+        w = torch.stack([(fq[..., i, :] * fk[..., j, :]).sum(-1) for j in js], -1)      # (..., |js|)
+        out[..., i, :] = (w[..., None] * v[..., list(js), :]).sum(-2) / w.sum(-1, keepdim=True)
+    return out
+
+
+def test_elu_feature_map_is_positive_and_elu_plus_one():
+    x = torch.linspace(-30, 5, 101, dtype=torch.float64)
+    phi = elu_feature_map(x)
+    assert (phi > 0).all()
+    torch.testing.assert_close(phi, torch.where(x > 0, x + 1, x.exp()), **TOL)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_linear_attention_forms_equal_the_explicit_sum(causal):
+    q, k, v = _qkv()
+    ref = _explicit(q, k, v, causal)
+    assert linear_attention(q, k, v, causal=causal).shape == (2, 3, 9, 5)
+    torch.testing.assert_close(linear_attention(q, k, v, causal=causal), ref, **TOL)
+    h, w = kernel_attention(q, k, v, causal=causal)
+    torch.testing.assert_close(h, ref, **TOL)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 3, 9, dtype=torch.float64), **TOL)
+    if causal:
+        assert (w[..., ~causal_mask(9)] == 0).all()
+        torch.testing.assert_close(linear_attention_recurrent(q, k, v), ref, **TOL)
+
+
+def test_linear_attention_cross_attention_shapes():
+    q, k, v = _qkv(b=(), n=4, m=11)
+    assert linear_attention(q, k, v).shape == (4, 5)
+    torch.testing.assert_close(linear_attention(q, k, v), kernel_attention(q, k, v)[0], **TOL)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_exponential_kernel_gives_softmax_attention(causal):
+    q, k, v = _qkv()
+    h, _ = kernel_attention(q, k, v, kernel=exponential_kernel, causal=causal)
+    torch.testing.assert_close(h, F.scaled_dot_product_attention(q, k, v, is_causal=causal), **TOL)
+
+
+def test_linear_kernel_and_custom_feature_map():
+    q, k, v = _qkv(b=(), n=5, m=6)
+    relu1 = lambda x: F.relu(x) + 0.5  # noqa: E731
+    ref = (F.relu(q) + 0.5) @ (F.relu(k) + 0.5).T
+    torch.testing.assert_close(linear_kernel(q, k, feature_map=relu1), ref, **TOL)
+    torch.testing.assert_close(linear_attention(q, k, v, feature_map=relu1), (ref / ref.sum(-1, keepdim=True)) @ v,
+                               **TOL)
+
+
+def test_linear_attention_step_carries_the_state():
+    q, k, v = _qkv(b=(3,), n=6, m=6)
+    h, state = linear_attention_step(q[:, 0], k[:, 0], v[:, 0])
+    assert isinstance(state, LinearAttentionState) and state.s.shape == (3, 4, 5) and state.z.shape == (3, 4)
+    torch.testing.assert_close(h, v[:, 0], **TOL)                          # one token: its own value
+    for i in range(1, 6):
+        h, state = linear_attention_step(q[:, i], k[:, i], v[:, i], state)
+    torch.testing.assert_close(state.z, (F.elu(k) + 1).sum(1), **TOL)
+    torch.testing.assert_close(state.s, (F.elu(k) + 1).transpose(1, 2) @ v, **TOL)
+    torch.testing.assert_close(h, linear_attention(q, k, v, causal=True)[:, -1], **TOL)
+
+
+def test_linear_attention_is_causal_by_jacobian():
+    q, k, v = _qkv(b=(), n=6, m=6)
+    jac = torch.autograd.functional.jacobian(lambda kk: linear_attention(q, kk, v, causal=True), k)   # (6, 5, 6, 4)
+    future = ~causal_mask(6)
+    assert jac.abs().amax(dim=(1, 3))[future].max() == 0
+    assert jac.abs().amax(dim=(1, 3))[~future].min() > 0          # the past (and j = i) is read
+
+
+def test_linear_block_and_char_transformer():
+    torch.manual_seed(0)
+    block = TransformerBlock(8, 2, attention="linear").double()
+    x = torch.randn(3, 7, 8, dtype=torch.float64, generator=_gen(4))
+    mask = causal_mask(7)
+    w = block.attention_weights()
+    heads = lambda t: t.unflatten(-1, (2, -1)).transpose(-3, -2)  # noqa: E731
+    z = block.norm1(x)
+    h = linear_attention(heads(z @ w.w_q + w.b_q), heads(z @ w.w_k + w.b_k), heads(z @ w.w_v + w.b_v), causal=True)
+    torch.testing.assert_close(block.mha(block.norm1(x), mask=mask), h.transpose(-3, -2).flatten(-2) @ w.w_o + w.b_o,
+                               **TOL)
+    h_open = linear_attention(heads(z @ w.w_q + w.b_q), heads(z @ w.w_k + w.b_k), heads(z @ w.w_v + w.b_v))
+    torch.testing.assert_close(block.mha(z), h_open.transpose(-3, -2).flatten(-2) @ w.w_o + w.b_o, **TOL)
+    maps = block.attention_map(x, mask=mask)
+    assert maps.shape == (3, 2, 7, 7) and (maps[..., ~mask] == 0).all()
+    model = CharTransformer(11, 8, 2, 2, context=7, attention="linear")
+    logits, _ = model(torch.randint(11, (2, 7), generator=_gen(5)))
+    assert logits.shape == (2, 7, 11) and model.blocks[0].attention == "linear"
+
+
+def test_linear_attention_bad_inputs_raise():
+    q, k, v = _qkv(b=(), n=5, m=5)
+    with pytest.raises(ValueError, match="same width"):
+        linear_attention(q, k[:, :3], v)
+    with pytest.raises(ValueError, match="same number of positions"):
+        linear_attention(q, k, v[:4])
+    with pytest.raises(ValueError, match="leading"):
+        linear_attention(q[None], k, v)
+    with pytest.raises(ValueError, match="as many queries as keys"):
+        linear_attention(q[:3], k, v, causal=True)
+    with pytest.raises(ValueError, match="causal must be a bool"):
+        linear_attention(q, k, v, causal=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        linear_attention(q, k, v, feature_map=F.elu)                       # elu alone goes negative
+    with pytest.raises(ValueError, match="feature_map must be callable"):
+        linear_attention(q, k, v, feature_map="elu")
+    with pytest.raises(ValueError, match="leading shape"):
+        linear_attention(q, k, v, feature_map=lambda x: x.sum())
+    with pytest.raises(ValueError, match="zero normaliser"):
+        linear_attention(q, k, v, feature_map=lambda x: torch.zeros_like(x))
+    with pytest.raises(ValueError, match="q must have a floating dtype"):
+        linear_attention(q.long(), k, v)
+    with pytest.raises(ValueError, match="kernel must be non-negative"):
+        kernel_attention(q, k, v, kernel=lambda a, b: a @ b.T)
+    with pytest.raises(ValueError, match="kernel must return shape"):
+        kernel_attention(q, k, v, kernel=lambda a, b: a @ b.T[:, :2])
+    with pytest.raises(ValueError, match="positive total weight"):
+        kernel_attention(q, k, v, kernel=lambda a, b: torch.zeros(5, 5, dtype=a.dtype))
+    with pytest.raises(ValueError, match="state must be"):
+        linear_attention_step(q[0], k[0], v[0], LinearAttentionState(torch.zeros(2, 2), torch.zeros(2)))
+    with pytest.raises(ValueError, match="q and k must have the same shape"):
+        linear_attention_step(q[0], k[0, :2], v[0])
+    with pytest.raises(ValueError, match="attention must be"):
+        TransformerBlock(8, 2, attention="performer")
+    block = TransformerBlock(8, 2, attention="linear")
+    x = torch.randn(5, 8)
+    with pytest.raises(ValueError, match="causal mask"):
+        block(x, mask=causal_mask(5).T)
+    with pytest.raises(ValueError, match="bias must be None"):
+        multi_head_attention(x, block.attention_weights(), 2, bias=torch.zeros(5, 5), attention="linear")

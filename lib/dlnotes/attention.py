@@ -12,6 +12,13 @@ Attention
 Positions
     :func:`sinusoidal_embedding`, :func:`relative_bias` (a bias ``b_{i-j}``),
     :func:`causal_mask`.
+Linear attention (notes: LINEAR TRASFORMERS)
+    :func:`elu_feature_map` ``φ(x) = elu(x) + 1``, the ``O(n²)`` form :func:`kernel_attention`
+    (an explicit row-normalised kernel matrix, with :func:`linear_kernel` or
+    :func:`exponential_kernel`, which gives softmax attention), the ``O(n)`` form
+    :func:`linear_attention` (causal by prefix sums) and the RNN form
+    :func:`linear_attention_step` / :func:`linear_attention_recurrent` carrying the state
+    :class:`LinearAttentionState` ``(S, z)``.
 The causal transformer
     :class:`TransformerBlock` (post-norm ``LN(X + MHA(X))``, ``LN(H + MLP(H))`` or pre-norm
     ``X + MHA(LN(X))``, ``H + MLP(LN(H))``; loadable from ``nn.TransformerEncoderLayer``) and
@@ -24,7 +31,7 @@ and keys have width ``q``, values width ``v``.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +41,9 @@ from ._checks import floating_tensor, positive_int
 
 __all__ = ["conv_matrix", "toeplitz_matrix", "nonlocal_matrix", "softmax_matrix",
            "scaled_dot_product_attention", "AttentionWeights", "multi_head_attention",
-           "sinusoidal_embedding", "relative_bias", "causal_mask", "TransformerBlock", "CharTransformer"]
+           "sinusoidal_embedding", "relative_bias", "causal_mask", "TransformerBlock", "CharTransformer",
+           "elu_feature_map", "linear_kernel", "exponential_kernel", "kernel_attention", "linear_attention",
+           "LinearAttentionState", "linear_attention_step", "linear_attention_recurrent"]
 
 
 def _offsets(name: str, values: object, n: int) -> torch.Tensor:
@@ -225,7 +234,8 @@ class AttentionWeights(NamedTuple):
 
 
 def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: int, *,
-                         mask: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+                         mask: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                         attention: str = "softmax") -> torch.Tensor:
     """Multi-head self-attention ``MHA(X) = [H_1 ∥ … ∥ H_h] W_o + b_o``, ``H_r`` from
     :func:`scaled_dot_product_attention` on ``Q_r = X W_q^{(r)}`` (and likewise K, V).
 
@@ -239,6 +249,12 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
         Number of heads ``h``.
     mask, bias : torch.Tensor, optional
         As in :func:`scaled_dot_product_attention`, shared by every head (keyword-only).
+    attention : {"softmax", "linear"}
+        Each head's attention: :func:`scaled_dot_product_attention`, or linear attention with
+        ``φ = elu + 1`` (then ``mask`` must be None or :func:`causal_mask` and ``bias`` None;
+        keyword-only). Linear attention is computed in its ``n × n`` form (the function of
+        :func:`kernel_attention` with :func:`linear_kernel`), which equals :func:`linear_attention`
+        and is the cheaper of the two for short sequences, ``n`` below about the head width.
 
     Returns
     -------
@@ -247,6 +263,7 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
     """
     floating_tensor("x", x, min_dim=2)
     positive_int("n_heads", n_heads)
+    _attention_kind(attention)
     if not isinstance(weights, AttentionWeights):
         raise ValueError(f"weights must be AttentionWeights, got {type(weights).__name__}")
     d = x.shape[-1]
@@ -262,8 +279,21 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
     q = heads(x @ weights.w_q + weights.b_q)
     k = heads(x @ weights.w_k + weights.b_k)
     v = heads(x @ weights.w_v + weights.b_v)
-    h, _ = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias)
+    if attention == "linear":
+        if bias is not None:
+            raise ValueError("bias must be None with attention='linear'")
+        # the n × n form of linear_attention's function: cheaper for a block's short windows (the prefix
+        # sums store c·v numbers per position, the n × n form n)
+        h = _linear_attention_matrix_form(q, k, v, _linear_causal(mask, x.shape[-2]))
+    else:
+        h, _ = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias)
     return h.transpose(-3, -2).flatten(-2) @ weights.w_o + weights.b_o
+
+
+def _attention_kind(attention: object) -> str:
+    if attention not in ("softmax", "linear"):
+        raise ValueError(f"attention must be 'softmax' or 'linear', got {attention!r}")
+    return attention
 
 
 def sinusoidal_embedding(n: int, d: int, *, base: float = 10000.0) -> torch.Tensor:
@@ -324,6 +354,277 @@ def causal_mask(n: int, device: torch.device | str | None = None) -> torch.Tenso
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
 
+# --- Linear attention (notes: LINEAR TRASFORMERS) ---------------------------------------------
+
+FeatureMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
+    """``φ(x) = elu(x) + 1`` (Katharopoulos et al., 2020), applied entry by entry.
+
+    Positive everywhere (``> 0``; ``x`` for ``x > 0``, ``eˣ`` below), so every kernel value
+    ``φ(q)ᵀφ(k)`` and every normaliser is positive.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(..., c)`` queries or keys.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., c)`` features.
+    """
+    floating_tensor("x", x)
+    return F.elu(x) + 1
+
+
+def _features(name: str, x: torch.Tensor, feature_map: FeatureMap) -> torch.Tensor:
+    if not callable(feature_map):
+        raise ValueError(f"feature_map must be callable, got {type(feature_map).__name__}")
+    phi = feature_map(x)
+    if not isinstance(phi, torch.Tensor) or phi.shape[:-1] != x.shape[:-1]:
+        raise ValueError(f"feature_map must map {name} {tuple(x.shape)} to a tensor (..., c) with the same "
+                         f"leading shape, got {tuple(getattr(phi, 'shape', ()))}")
+    if phi.numel() and phi.min() < 0:
+        raise ValueError(f"feature_map must return non-negative features (else the normaliser φ(q)ᵀΣφ(k) can "
+                         f"cross 0); φ({name}) has min {phi.min().item():.3g}")
+    return phi
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        floating_tensor(name, t, min_dim=2)
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k must have the same width, got q {q.shape[-1]} and k {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must have the same number of positions, got {k.shape[-2]} and {v.shape[-2]}")
+    if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        raise ValueError(f"q, k and v must have the same leading (batch) shape, got {tuple(q.shape[:-2])}, "
+                         f"{tuple(k.shape[:-2])} and {tuple(v.shape[:-2])}")
+    if not isinstance(causal, bool):
+        raise ValueError(f"causal must be a bool, got {causal!r}")
+    if causal and q.shape[-2] != k.shape[-2]:
+        raise ValueError(f"causal attention needs as many queries as keys, got {q.shape[-2]} and {k.shape[-2]}")
+
+
+def linear_kernel(q: torch.Tensor, k: torch.Tensor, *, feature_map: FeatureMap = elu_feature_map) -> torch.Tensor:
+    """The kernel matrix ``κ(q_i, k_j) = φ(q_i)ᵀφ(k_j)`` of linear attention, ``(..., n, m)``.
+
+    Parameters
+    ----------
+    q : torch.Tensor
+        ``(..., n, q)`` queries.
+    k : torch.Tensor
+        ``(..., m, q)`` keys.
+    feature_map : callable
+        ``φ``, non-negative (keyword-only; default :func:`elu_feature_map`).
+    """
+    return _features("q", q, feature_map) @ _features("k", k, feature_map).transpose(-2, -1)
+
+
+def exponential_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The kernel of softmax attention, ``κ(q_i, k_j) = exp(q_iᵀk_j / √q)``, ``(..., n, m)``.
+
+    Row-normalised (:func:`kernel_attention`) it is ``softmax(QKᵀ/√q)``; no maximum is subtracted,
+    so keep the scores moderate (a demonstration, not a kernel for long sequences).
+    """
+    return torch.exp(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]))
+
+
+def kernel_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+    kernel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = linear_kernel, causal: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``O(n²)`` form: ``h_i = Σ_j κ(q_i, k_j) v_j / Σ_j κ(q_i, k_j)`` as an explicit matrix.
+
+    ``A_ij = κ(q_i, k_j) / Σ_{j'} κ(q_i, k_{j'})`` (sums over ``j ≤ i`` when ``causal``), ``H = A V``:
+    the left side of the notes' LINEAR TRASFORMERS formula, with ``κ = φ(q)ᵀφ(k)``
+    (:func:`linear_kernel`), or softmax attention with :func:`exponential_kernel`.
+
+    Parameters
+    ----------
+    q : torch.Tensor
+        ``(..., n, q)`` queries.
+    k : torch.Tensor
+        ``(..., m, q)`` keys.
+    v : torch.Tensor
+        ``(..., m, v)`` values.
+    kernel : callable
+        ``kernel(q, k) -> (..., n, m)`` non-negative similarities (keyword-only).
+    causal : bool
+        Query ``i`` sees keys ``j ≤ i`` only; needs ``n = m`` (keyword-only).
+
+    Returns
+    -------
+    h, weights : torch.Tensor
+        ``(..., n, v)`` outputs and the ``(..., n, m)`` row-normalised weights.
+    """
+    _check_qkv(q, k, v, causal)
+    if not callable(kernel):
+        raise ValueError(f"kernel must be callable, got {type(kernel).__name__}")
+    scores = kernel(q, k)
+    n, m = q.shape[-2], k.shape[-2]
+    if not isinstance(scores, torch.Tensor) or scores.shape != q.shape[:-1] + (m,):
+        raise ValueError(f"kernel must return shape {tuple(q.shape[:-1]) + (m,)}, got "
+                         f"{tuple(getattr(scores, 'shape', ()))}")
+    if kernel is not linear_kernel and scores.numel() and scores.min() < 0:   # linear_kernel checks its features
+        raise ValueError(f"kernel must be non-negative, got min {scores.min().item():.3g}")
+    if causal:
+        scores = scores.tril()                                             # A_ij = 0 for j > i
+    total = scores.sum(-1, keepdim=True)
+    if total.numel() and not total.min() > 0:
+        raise ValueError("kernel must give every query a positive total weight")
+    weights = scores / total
+    return weights @ v, weights
+
+
+def _linear_attention_matrix_form(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    """:func:`kernel_attention` with :func:`linear_kernel`, outputs only: ``(K V) / (K 1)``, ``K (…, n, n)``.
+
+    Dividing the ``(n, v)`` product instead of the ``(n, n)`` matrix is the cheaper order for
+    training on short windows; the result is the same up to rounding.
+    """
+    _check_qkv(q, k, v, causal)
+    scores = linear_kernel(q, k)
+    if causal:
+        scores = scores.tril()
+    total = scores.sum(-1, keepdim=True)
+    if total.numel() and not total.min() > 0:
+        raise ValueError("feature_map gives a zero normaliser for some query (all features 0)")
+    return (scores @ v) / total
+
+
+def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+                     feature_map: FeatureMap = elu_feature_map) -> torch.Tensor:
+    """The ``O(n)`` form: ``h_i = φ(q_i)ᵀ S / φ(q_i)ᵀ z`` with ``S = Σ_j φ(k_j) v_jᵀ``, ``z = Σ_j φ(k_j)``.
+
+    The right side of the notes' formula (Katharopoulos et al., 2020): ``S (c, v)`` and ``z (c,)``
+    are computed once, in ``O(m c v)``, and each query costs ``O(c v)``, so the whole costs
+    ``O((n + m) c v)`` instead of the ``O(n m (c + v))`` of :func:`kernel_attention`.
+    ``causal=True`` uses the prefix sums ``S_i = Σ_{j≤i} φ(k_j) v_jᵀ``, ``z_i = Σ_{j≤i} φ(k_j)``
+    (``torch.cumsum``, all positions at once; memory ``O(n c v)``).
+
+    Parameters
+    ----------
+    q : torch.Tensor
+        ``(..., n, q)`` queries.
+    k : torch.Tensor
+        ``(..., m, q)`` keys.
+    v : torch.Tensor
+        ``(..., m, v)`` values.
+    causal : bool
+        Prefix sums instead of full sums; needs ``n = m`` (keyword-only).
+    feature_map : callable
+        ``φ: (..., q) -> (..., c)``, non-negative (keyword-only; default :func:`elu_feature_map`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., n, v)``.
+    """
+    _check_qkv(q, k, v, causal)
+    fq, fk = _features("q", q, feature_map), _features("k", k, feature_map)
+    if causal:
+        s = torch.cumsum(fk.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)      # (..., n, c, v): S_i
+        z = torch.cumsum(fk, dim=-2)                                       # (..., n, c): z_i
+        numerator = (fq.unsqueeze(-2) @ s).squeeze(-2)                     # φ(q_i)ᵀ S_i
+        denominator = (fq * z).sum(-1, keepdim=True)                       # φ(q_i)ᵀ z_i
+    else:
+        s = fk.transpose(-2, -1) @ v                                       # (..., c, v): S
+        z = fk.sum(-2)                                                     # (..., c): z
+        numerator, denominator = fq @ s, fq @ z.unsqueeze(-1)
+    if not bool((denominator > 0).all()):
+        raise ValueError("feature_map gives a zero normaliser φ(q_i)ᵀ z for some query (all features 0)")
+    return numerator / denominator
+
+
+class LinearAttentionState(NamedTuple):
+    """The state of causal linear attention after ``i`` tokens: ``S_i (..., c, v)``, ``z_i (..., c)``."""
+
+    s: torch.Tensor
+    z: torch.Tensor
+
+
+def linear_attention_step(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: LinearAttentionState | None = None, *,
+    feature_map: FeatureMap = elu_feature_map,
+) -> tuple[torch.Tensor, LinearAttentionState]:
+    """One token of causal linear attention as an RNN cell.
+
+    ``S_i = S_{i−1} + φ(k_i) v_iᵀ``, ``z_i = z_{i−1} + φ(k_i)``, ``h_i = φ(q_i)ᵀS_i / φ(q_i)ᵀz_i``:
+    constant cost ``O(c v)`` per token, whatever ``i``.
+
+    Parameters
+    ----------
+    q, k : torch.Tensor
+        ``(..., q)`` the query and key of token ``i``.
+    v : torch.Tensor
+        ``(..., v)`` its value.
+    state : LinearAttentionState, optional
+        ``(S_{i−1}, z_{i−1})``; None starts from zeros (token 1).
+    feature_map : callable
+        ``φ``, non-negative (keyword-only).
+
+    Returns
+    -------
+    h, state : torch.Tensor, LinearAttentionState
+        ``(..., v)`` the output of token ``i`` and ``(S_i, z_i)``.
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        floating_tensor(name, t)
+    if q.shape[-1] != k.shape[-1] or not (q.shape[:-1] == k.shape[:-1] == v.shape[:-1]):
+        raise ValueError(f"q and k must have the same shape and v the same leading shape, got q {tuple(q.shape)}, "
+                         f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    fq, fk = _features("q", q, feature_map), _features("k", k, feature_map)
+    outer = fk.unsqueeze(-1) * v.unsqueeze(-2)                             # φ(k_i) v_iᵀ, (..., c, v)
+    if state is None:
+        state = LinearAttentionState(torch.zeros_like(outer), torch.zeros_like(fk))
+    if not isinstance(state, LinearAttentionState) or state.s.shape != outer.shape or state.z.shape != fk.shape:
+        raise ValueError(f"state must be a LinearAttentionState with s {tuple(outer.shape)} and z {tuple(fk.shape)}")
+    state = LinearAttentionState(state.s + outer, state.z + fk)
+    denominator = (fq * state.z).sum(-1, keepdim=True)
+    if not bool((denominator > 0).all()):
+        raise ValueError("feature_map gives a zero normaliser φ(q_i)ᵀ z_i (all features 0)")
+    return (fq.unsqueeze(-2) @ state.s).squeeze(-2) / denominator, state
+
+
+def linear_attention_recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+                               feature_map: FeatureMap = elu_feature_map) -> torch.Tensor:
+    """Causal linear attention token by token with :func:`linear_attention_step` (an RNN).
+
+    Parameters
+    ----------
+    q, k : torch.Tensor
+        ``(..., n, q)``.
+    v : torch.Tensor
+        ``(..., n, v)``.
+    feature_map : callable
+        ``φ``, non-negative (keyword-only).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., n, v)``, equal to ``linear_attention(q, k, v, causal=True)`` up to rounding.
+    """
+    _check_qkv(q, k, v, True)
+    state, outputs = None, []
+    for i in range(q.shape[-2]):
+        h, state = linear_attention_step(q[..., i, :], k[..., i, :], v[..., i, :], state, feature_map=feature_map)
+        outputs.append(h)
+    return torch.stack(outputs, dim=-2)
+
+
+def _linear_causal(mask: torch.Tensor | None, n: int) -> bool:
+    """Linear attention knows two masks: none, or the causal one (as a flag)."""
+    if mask is None:
+        return False
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or \
+            not torch.equal(mask, causal_mask(n, device=mask.device)):
+        raise ValueError("linear attention takes no mask or the causal mask causal_mask(n) only")
+    return True
+
+
 _ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
 
 
@@ -354,10 +655,13 @@ class TransformerBlock(nn.Module):
         Hidden width of the MLP over ``d`` (keyword-only).
     activation : {"gelu", "relu"}
         The MLP's non-linearity (keyword-only).
+    attention : {"softmax", "linear"}
+        Softmax attention or linear attention (Katharopoulos et al., 2020) in every head, as in
+        :func:`multi_head_attention` (keyword-only).
     """
 
     def __init__(self, d: int, n_heads: int, *, pre_norm: bool = True, mlp_ratio: int = 4,
-                 activation: str = "gelu") -> None:
+                 activation: str = "gelu", attention: str = "softmax") -> None:
         super().__init__()
         positive_int("d", d)
         positive_int("n_heads", n_heads)
@@ -369,6 +673,7 @@ class TransformerBlock(nn.Module):
         if not isinstance(pre_norm, bool):
             raise ValueError(f"pre_norm must be a bool, got {pre_norm!r}")
         self.d, self.n_heads, self.pre_norm, self.activation = d, n_heads, pre_norm, activation
+        self.attention = _attention_kind(attention)
         self.in_proj = nn.Linear(d, 3 * d)
         self.out_proj = nn.Linear(d, d)
         self.norm1 = nn.LayerNorm(d)
@@ -390,7 +695,7 @@ class TransformerBlock(nn.Module):
     def mha(self, x: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``MHA(X)``, ``(..., n, d) -> (..., n, d)``; ``mask (n, n)`` booleans as in
         :func:`scaled_dot_product_attention`."""
-        return multi_head_attention(x, self.attention_weights(), self.n_heads, mask=mask)
+        return multi_head_attention(x, self.attention_weights(), self.n_heads, mask=mask, attention=self.attention)
 
     def mlp(self, h: torch.Tensor) -> torch.Tensor:
         """``MLP(H) = act(H W_1 + b_1) W_2 + b_2``, ``(..., n, d) -> (..., n, d)``."""
@@ -412,6 +717,8 @@ class TransformerBlock(nn.Module):
         z = self.norm1(x) if self.pre_norm else x
         q = (z @ w.w_q + w.b_q).unflatten(-1, (self.n_heads, -1)).transpose(-3, -2)
         k = (z @ w.w_k + w.b_k).unflatten(-1, (self.n_heads, -1)).transpose(-3, -2)
+        if self.attention == "linear":
+            return kernel_attention(q, k, k, causal=_linear_causal(mask, x.shape[-2]))[1]
         return scaled_dot_product_attention(q, k, k, mask=mask)[1]
 
     @classmethod
@@ -472,16 +779,19 @@ class CharTransformer(nn.Module):
         Longest sequence the position embedding covers (keyword-only).
     pre_norm : bool
         Pre-norm (default, GPT-2) or post-norm blocks (keyword-only).
+    attention : {"softmax", "linear"}
+        The blocks' attention (keyword-only; "linear": causal linear attention, φ = elu + 1).
     """
 
     def __init__(self, vocab_size: int, d: int, n_heads: int, n_layers: int, *, context: int,
-                 pre_norm: bool = True) -> None:
+                 pre_norm: bool = True, attention: str = "softmax") -> None:
         super().__init__()
         positive_int("n_layers", n_layers)
         self.context = positive_int("context", context)
         self.token = nn.Embedding(positive_int("vocab_size", vocab_size), positive_int("d", d))
         self.position = nn.Embedding(context, d)
-        self.blocks = nn.ModuleList(TransformerBlock(d, n_heads, pre_norm=pre_norm) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(TransformerBlock(d, n_heads, pre_norm=pre_norm, attention=attention)
+                                    for _ in range(n_layers))
         self.norm = nn.LayerNorm(d) if pre_norm else nn.Identity()
         self.readout = nn.Linear(d, vocab_size)
 
