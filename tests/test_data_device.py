@@ -185,3 +185,35 @@ def test_char_windows_are_shifted_slices():
         args = dict(codes=codes, length=10, n=3) | bad
         with pytest.raises(ValueError):
             data.char_windows(args["codes"], args["length"], args["n"])
+
+
+def test_digit_slots_label_is_the_class_of_the_keyed_slot():
+    d = data.digits()
+    g = torch.Generator().manual_seed(0)
+    x, key, y = data.digit_slots(d.x_train, d.y_train, 500, slots=5, generator=g)
+    assert x.shape == (500, 5, 64) and key.shape == (500,) and y.shape == (500,)
+    assert x.dtype == torch.float32 and key.dtype == torch.int64 and y.dtype == torch.int64
+    assert int(key.min()) >= 0 and int(key.max()) == 4
+    # every slot is one of the images; the label is that image's class, found by lookup
+    lookup = {tuple(img.tolist()): int(c) for img, c in zip(d.x_train, d.y_train)}
+    for i in range(0, 500, 25):
+        assert y[i].item() == lookup[tuple(x[i, key[i]].tolist())]
+    # repeatable with the same generator
+    x2, key2, y2 = data.digit_slots(d.x_train, d.y_train, 500, slots=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2) and torch.equal(key, key2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(images=torch.zeros(10, 64, dtype=torch.int64)), "images"),
+    (dict(images=torch.zeros(10, 8, 8)), "images"),
+    (dict(labels=torch.zeros(10)), "labels"),
+    (dict(labels=torch.zeros(9, dtype=torch.int64)), "labels"),
+    (dict(n=0), "n"),
+    (dict(slots=1), "slots"),
+])
+def test_digit_slots_bad_inputs(kwargs, match):
+    args = dict(images=torch.zeros(10, 64), labels=torch.zeros(10, dtype=torch.int64), n=4)
+    args.update(kwargs)
+    n = args.pop("n")
+    with pytest.raises(ValueError, match=match):
+        data.digit_slots(args["images"], args["labels"], n, **({"slots": args["slots"]} if "slots" in args else {}))

@@ -2,7 +2,7 @@
 
 Shared homes (DESIGN.md §2): ``device``, ``data``, ``train``, ``plot``, ``widgets``, ``text``,
 ``metrics``, ``nn`` (building blocks), ``densities`` (log-densities and KLs). Chapter modules:
-``losses``, ``norm``, ``conv``, ``recurrent``, ``attention``, ``timeseries``, ``vae``, ``gan``,
+``losses``, ``norm``, ``conv``, ``recurrent``, ``attention``, ``hard``, ``timeseries``, ``vae``, ``gan``,
 ``diffusion``.
 :func:`show` puts a function's source on the page, so the reader sees the equation next to
 the code that implements it.

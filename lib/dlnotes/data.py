@@ -23,6 +23,7 @@ __all__ = [
     "Digits", "digits", "photo", "sunspots", "ring_centres", "grid_centres", "ring", "grid", "moons",
     "CharCorpus", "char_corpus", "tiny_shakespeare", "TINY_SHAKESPEARE_MD5", "char_windows",
     "CO2", "co2", "shifted_windows", "forecast_windows",
+    "digit_slots",
 ]
 
 #: md5 of the vendored ``tinyshakespeare.txt`` (1 115 394 bytes, karpathy/char-rnn's copy).
@@ -476,3 +477,45 @@ def char_windows(codes: torch.Tensor, length: int, n: int, *,
     starts = torch.randint(len(codes) - length, (n,), generator=generator)
     windows = codes[starts[:, None] + torch.arange(length + 1)]
     return windows[:, :-1], windows[:, 1:]
+
+
+def digit_slots(images: torch.Tensor, labels: torch.Tensor, n: int, *, slots: int = 4,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A pointer task on the digits: ``slots`` images side by side and a key saying which to read.
+
+    Each example draws ``slots`` images (with replacement) from ``images`` and a key
+    ``k ~ Uniform{0, …, slots − 1}``; its label is the class of the image in slot ``k``. Build
+    the training set from a :func:`digits` training part and the test set from its test part.
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``(m, d)`` flat images (e.g. ``digits().x_train``).
+    labels : torch.Tensor
+        ``(m,)`` int64 classes of ``images``.
+    n : int
+        Number of examples.
+    slots : int
+        Images per example, >= 2 (keyword-only).
+    generator : torch.Generator, optional
+        CPU generator of the draws.
+
+    Returns
+    -------
+    x : torch.Tensor
+        ``(n, slots, d)`` float32 slots.
+    key : torch.Tensor
+        ``(n,)`` int64 slot to read.
+    y : torch.Tensor
+        ``(n,)`` int64 class of the image in slot ``key``.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 2 or not images.is_floating_point():
+        raise ValueError(f"images must be a floating tensor (m, d), got {tuple(getattr(images, 'shape', ()))}")
+    if (not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.dim() != 1
+            or labels.shape[0] != images.shape[0]):
+        raise ValueError(f"labels must be an integer tensor (m,) with m = {images.shape[0]}")
+    positive_int("n", n)
+    positive_int("slots", slots, minimum=2)
+    index = torch.randint(images.shape[0], (n, slots), generator=generator)
+    key = torch.randint(slots, (n,), generator=generator)
+    return images[index].float(), key, labels[index.gather(1, key[:, None])[:, 0]]
