@@ -284,7 +284,7 @@ def multi_head_attention(x: torch.Tensor, weights: AttentionWeights, n_heads: in
             raise ValueError("bias must be None with attention='linear'")
         # the n × n form of linear_attention's function: cheaper for a block's short windows (the prefix
         # sums store c·v numbers per position, the n × n form n)
-        h = _linear_attention_matrix_form(q, k, v, _linear_causal(mask, x.shape[-2]))
+        h = kernel_attention(q, k, v, causal=_linear_causal(mask, x.shape[-2]))[0]
     else:
         h, _ = scaled_dot_product_attention(q, k, v, mask=mask, bias=bias)
     return h.transpose(-3, -2).flatten(-2) @ weights.w_o + weights.b_o
@@ -477,22 +477,6 @@ def kernel_attention(
         raise ValueError("kernel must give every query a positive total weight")
     weights = scores / total
     return weights @ v, weights
-
-
-def _linear_attention_matrix_form(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
-    """:func:`kernel_attention` with :func:`linear_kernel`, outputs only: ``(K V) / (K 1)``, ``K (…, n, n)``.
-
-    Dividing the ``(n, v)`` product instead of the ``(n, n)`` matrix is the cheaper order for
-    training on short windows; the result is the same up to rounding.
-    """
-    _check_qkv(q, k, v, causal)
-    scores = linear_kernel(q, k)
-    if causal:
-        scores = scores.tril()
-    total = scores.sum(-1, keepdim=True)
-    if total.numel() and not total.min() > 0:
-        raise ValueError("feature_map gives a zero normaliser for some query (all features 0)")
-    return (scores @ v) / total
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
