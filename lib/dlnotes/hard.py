@@ -296,7 +296,7 @@ def toy_relaxed_expectation(theta: float, target: float, *, tau: float, hard: bo
     With ``ℓ = g_0 − g_1 ~ Logistic(0, 1)`` the relaxed sample is ``y = σ((θ + ℓ)/τ)`` and the
     hard one ``b = 1[θ + ℓ > 0]``; the estimate is ``2(c − t) σ'((θ + ℓ)/τ)/τ`` with ``c = b``
     (straight-through) or ``c = y`` (relaxed), integrated against the logistic density with
-    :func:`scipy.integrate.quad` — a computation independent of any sampling.
+    ``scipy.integrate.quad`` — a computation independent of any sampling.
 
     Returns
     -------
