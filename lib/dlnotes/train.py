@@ -211,8 +211,10 @@ def fit_adversarial(
         positive_int(name, value)
     lr = positive_number("lr", lr)
     device = _device_of(generator_net)
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator_net.parameters(), lr=lr, betas=betas)
+    # foreach: the arithmetic of the default per-tensor loop (bitwise, tested), in far fewer
+    # dispatches; on a CPU, where the default is the loop, it halves the cost of a step
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas, foreach=True)
+    opt_d = torch.optim.Adam(discriminator_net.parameters(), lr=lr, betas=betas, foreach=True)
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 - k / steps)
                  for opt in (opt_g, opt_d)] if decay else []
 

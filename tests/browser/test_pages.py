@@ -30,8 +30,11 @@ _MATHJAX_DONE = """async () => {
 }"""
 
 
+# Each page is loaded once per width: a load costs a few seconds (large pages, fonts, MathJax), so
+# everything that can be asked of the desktop load is asked of it.
 @pytest.mark.parametrize("path", [p.as_posix() for p in site_pages()])
-def test_page_loads_offline_typesets_and_links(open_page, path):
+def test_page_on_a_desktop(open_page, path):
+    """Offline, error-free, typeset, links resolve, fits 1280 px, and every static slider moves."""
     page, log = open_page(path)
     typeset = page.evaluate(_MATHJAX_DONE)
     assert not log.refused, f"off-site requests: {log.refused}"
@@ -74,6 +77,21 @@ def test_page_loads_offline_typesets_and_links(open_page, path):
                 found = f'id="{target.fragment}"' in file.read_text(encoding="utf-8")
             assert found, f"missing anchor {href!r} on {path}"
 
+    if path.startswith("book/"):
+        _assert_fits(page, 1280)
+    if "dlnotes-slider" in (SITE / path).read_text(encoding="utf-8"):
+        _move_every_slider(page, path)
+    assert not log.console_errors, f"console errors: {log.console_errors}"
+
+
+@pytest.mark.parametrize("path", [p.as_posix() for p in site_pages() if p.parts[0] == "book"])
+def test_page_on_a_phone(open_page, path):
+    """Loaded at a 390-px phone width: nothing overflows, nothing fails."""
+    page, log = open_page(path, width=390)
+    page.evaluate(_MATHJAX_DONE)
+    _assert_fits(page, 390)
+    assert not log.console_errors and not log.failed and not log.refused
+
 
 def test_softmax_temperature_slider_moves_the_figure(open_page):
     page, log = open_page("book/01-foundations/softmax-cross-entropy.html")
@@ -97,13 +115,8 @@ def test_softmax_temperature_slider_moves_the_figure(open_page):
     assert not log.console_errors and not log.failed and not log.refused
 
 
-def _pages_with_sliders() -> list[str]:
-    return [p.as_posix() for p in site_pages() if "dlnotes-slider" in (SITE / p).read_text(encoding="utf-8")]
-
-
-@pytest.mark.parametrize("path", _pages_with_sliders())
-def test_every_static_slider_responds(open_page, path):
-    page, log = open_page(path)
+def _move_every_slider(page, path: str) -> None:
+    """Step every range input of every static slider once; each step must swap the frame."""
     sliders = page.locator(".dlnotes-slider")
     assert sliders.count() > 0
     for k in range(sliders.count()):
@@ -120,7 +133,6 @@ def test_every_static_slider_responds(open_page, path):
             control.press(key)
             assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
             assert image.get_attribute("src") != src, f"slider {k}, input {j} on {path} did not change its frame"
-    assert not log.console_errors
 
 
 # Every display equation either fits its box or scrolls inside it with a visible cue; the
@@ -143,13 +155,8 @@ _LAYOUT = """() => {
 }"""
 
 
-@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
-@pytest.mark.parametrize("path", [p.as_posix() for p in site_pages() if p.parts[0] == "book"])
-def test_page_fits_the_screen(open_page, path, width):
-    page, log = open_page(path, width=width)
-    page.evaluate(_MATHJAX_DONE)
+def _assert_fits(page, width: int) -> None:
     layout = page.evaluate(_LAYOUT)
     assert layout["pageOverflow"] <= 1, f"the page scrolls sideways by {layout['pageOverflow']} px at {width} px"
     assert layout["uncued"] == [], f"equations cut off without a scroll cue at {width} px: {layout['uncued']}"
     assert layout["wideTitles"] == [], f"headings wider than the screen at {width} px: {layout['wideTitles']}"
-    assert not log.console_errors and not log.failed and not log.refused
