@@ -154,11 +154,14 @@ def test_glue_records_exactly_what_myst_nb_records():
     try:
         import torch
 
+        import numpy as np
+
         glue("answer", torch.tensor(0.25, dtype=torch.float64))
         myst_glue("answer", 0.25, display=False)
+        glue("answer", np.float64(0.25))  # a NumPy scalar reads 0.25 too, not np.float64(0.25)
     finally:
         publisher.publish = original
-    assert len(captured) == 2 and captured[0] == captured[1]
+    assert len(captured) == 3 and captured[0] == captured[1] == captured[2]
     assert captured[0][1]["scrapbook"]["name"] == "answer"
     with pytest.raises(ValueError, match="identifier"):
         glue("not a name", 1)

@@ -26,7 +26,11 @@ def _shell() -> Any:
 
 
 def _plain(value: Any) -> Any:
+    """A one-element tensor or a NumPy scalar as its Python number (so the record reads ``0.25``,
+    not ``tensor(0.25)`` or ``np.float64(0.25)``); anything else unchanged."""
     if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
+        return value.item()
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalar or 0-d array
         return value.item()
     return value
 
@@ -43,12 +47,14 @@ def glue(name: str, value: Any) -> Any:
     name : str
         A Python identifier, unique within the notebook.
     value : object
-        Anything displayable; a one-element tensor is recorded as its Python number.
+        Anything displayable; a one-element tensor or a NumPy scalar is recorded as its
+        Python number.
 
     Returns
     -------
     object
-        ``value`` (a one-element tensor as its Python number), so ``x = glue("x", f())`` works.
+        ``value`` (a one-element tensor or NumPy scalar as its Python number), so
+        ``x = glue("x", f())`` works.
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")

@@ -211,10 +211,8 @@ def fit_adversarial(
         positive_int(name, value)
     lr = positive_number("lr", lr)
     device = _device_of(generator_net)
-    # foreach: the arithmetic of the default per-tensor loop (bitwise, tested), in far fewer
-    # dispatches; on a CPU, where the default is the loop, it halves the cost of a step
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas, foreach=True)
-    opt_d = torch.optim.Adam(discriminator_net.parameters(), lr=lr, betas=betas, foreach=True)
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator_net.parameters(), lr=lr, betas=betas)
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 - k / steps)
                  for opt in (opt_g, opt_d)] if decay else []
 
