@@ -113,9 +113,17 @@ def test_a_chapter_runs_in_jupyterlab_renders_clean_and_its_slider_is_live(brows
                                timeout=90_000)
         n_code = page.locator(".jp-NotebookPanel .jp-CodeCell").count()
         assert n_code > 10, f"only {n_code} code cells rendered"
+        # the execution indicator reads idle before a kernel is connected, and "Run All Cells"
+        # issued then only walks the selection to the last cell; on a loaded machine the kernel
+        # connects seconds later, so wait for the status bar to name it idle
+        page.wait_for_function("() => /\\| Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')",
+                               timeout=90_000)
 
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+        page.wait_for_function(  # fail here, not four minutes later, if nothing started
+            "() => /\\[(\\*|\\d+)\\]/.test(document.querySelector('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt').textContent)",
+            timeout=60_000)
         page.wait_for_function(
             """() => { const p = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')];
                       return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }""",
