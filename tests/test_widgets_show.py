@@ -152,9 +152,8 @@ def test_glue_records_exactly_what_myst_nb_records():
     original = publisher.publish
     publisher.publish = lambda data, metadata=None, **kw: captured.append((data, metadata))
     try:
-        import torch
-
         import numpy as np
+        import torch
 
         glue("answer", torch.tensor(0.25, dtype=torch.float64))
         myst_glue("answer", 0.25, display=False)

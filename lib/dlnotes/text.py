@@ -28,11 +28,9 @@ def _shell() -> Any:
 def _plain(value: Any) -> Any:
     """A one-element tensor or a NumPy scalar as its Python number (so the record reads ``0.25``,
     not ``tensor(0.25)`` or ``np.float64(0.25)``); anything else unchanged."""
-    if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
-        return value.item()
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalar or 0-d array
-        return value.item()
-    return value
+    one_element_tensor = hasattr(value, "numel") and value.numel() == 1
+    numpy_scalar = getattr(value, "ndim", None) == 0  # also a 0-d array
+    return value.item() if hasattr(value, "item") and (one_element_tensor or numpy_scalar) else value
 
 
 def glue(name: str, value: Any) -> Any:
