@@ -191,6 +191,29 @@ def _use_fresh_kernel(config) -> None:
 def pytest_configure(config) -> None:
     if not config.pluginmanager.hasplugin("nbval"):
         return
+    if config.getoption("nbval_lax", False) and hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # xdist: keep the order _work_order gives
     _use_fresh_kernel(config)
     if not config.pluginmanager.hasplugin("dlnotes-nbval-cache"):
         config.pluginmanager.register(NbvalToJupyterCache(), "dlnotes-nbval-cache")
+
+
+# ---------------------------------------------------------------------------------------------
+# Order of the work. `--dist loadfile` hands each worker one file at a time, by default the
+# files with the most tests first; a long notebook handed out last keeps one core busy while the
+# other waits. So the long notebooks go first, the other notebooks next and the unit-test files,
+# each a few seconds, last, where they fill the gaps. A chapter whose page takes much longer than
+# ~30 s to execute belongs in LONG_NOTEBOOKS (longest first); a wrong order costs time, never a
+# test.
+LONG_NOTEBOOKS = ("wgan", "gan", "transformer", "ddpm", "hierarchical-vae")
+
+
+def _work_order(item) -> tuple[int, int]:
+    path = Path(str(item.fspath))
+    if path.suffix != ".ipynb":
+        return (2, 0)
+    return (0, LONG_NOTEBOOKS.index(path.stem)) if path.stem in LONG_NOTEBOOKS else (1, 0)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    items.sort(key=_work_order)  # stable: a file's own cells keep their order

@@ -57,6 +57,15 @@ def test_every_toc_entry_exists():
         assert any(p.exists() for p in candidates), f"_toc.yml lists {entry}, which does not exist"
 
 
+def test_the_long_notebooks_the_test_run_starts_first_exist():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_conftest", ROOT / "tests" / "conftest.py")
+    shared = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shared)
+    assert set(shared.LONG_NOTEBOOKS) <= {nb.stem for nb in NOTEBOOKS}
+
+
 def test_api_page_documents_every_module():
     modules = {"dlnotes"} | {
         f"dlnotes.{m.name}" for m in pkgutil.iter_modules(dlnotes.__path__) if not m.name.startswith("_")
