@@ -213,8 +213,9 @@ def fit_adversarial(
     device = _device_of(generator_net)
     # fused: one kernel per parameter tensor instead of a dozen elementwise ops; the same update
     # up to float rounding, and a fifth of a small network's step on a CPU
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=betas, fused=True)
-    opt_d = torch.optim.Adam(discriminator_net.parameters(), lr=lr, betas=betas, fused=True)
+    g_params, d_params = list(generator_net.parameters()), list(discriminator_net.parameters())
+    opt_g = torch.optim.Adam(g_params, lr=lr, betas=betas, fused=True)
+    opt_d = torch.optim.Adam(d_params, lr=lr, betas=betas, fused=True)
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1 - k / steps)
                  for opt in (opt_g, opt_d)] if decay else []
 
@@ -239,11 +240,11 @@ def fit_adversarial(
                 fake = generator_net(noise(batch_size))
             d_cost = discriminator_cost(discriminator_net, real, fake)
             opt_d.zero_grad(set_to_none=True)
-            d_cost.backward()
+            d_cost.backward(inputs=d_params)
             opt_d.step()
         g_cost = generator_cost(discriminator_net, generator_net(noise(batch_size)))
         opt_g.zero_grad(set_to_none=True)
-        g_cost.backward()
+        g_cost.backward(inputs=g_params)
         opt_g.step()
         for schedule in schedules:
             schedule.step()
