@@ -146,3 +146,39 @@ def open_page(browser, server):
     yield _open
     for page in pages:
         page.close()
+
+
+# What the page tests ask of a loaded page (test_pages.py at 1280 px, test_phone.py at 390 px).
+MATHJAX_DONE = """async () => {
+  if (!window.MathJax || !MathJax.startup) return -1;
+  await MathJax.startup.promise;
+  return document.querySelectorAll("mjx-container").length;
+}"""
+
+
+# Every display equation either fits its box or scrolls inside it with a visible cue; the
+# page itself never scrolls sideways (issue 13).
+_LAYOUT = """() => {
+  const doc = document.documentElement;
+  const out = {pageOverflow: doc.scrollWidth - doc.clientWidth, uncued: [], wideTitles: []};
+  for (const e of document.querySelectorAll('mjx-container[display="true"]')) {
+    if (e.scrollWidth <= e.clientWidth + 2) continue;
+    const s = getComputedStyle(e);
+    const scrolls = s.overflowX === "auto" || s.overflowX === "scroll";
+    const cue = s.backgroundImage.includes("gradient");
+    const inside = e.getBoundingClientRect().right <= doc.clientWidth + 1;
+    if (!(scrolls && cue && inside)) out.uncued.push(e.textContent.slice(0, 60));
+  }
+  for (const h of document.querySelectorAll("h1, h2, h3")) {
+    if (h.getBoundingClientRect().right > doc.clientWidth + 1) out.wideTitles.push(h.textContent.slice(0, 60));
+  }
+  return out;
+}"""
+
+
+def assert_fits(page, width: int) -> None:
+    """No sideways page scroll, every wide display equation scrolls with a cue, no heading overflows."""
+    layout = page.evaluate(_LAYOUT)
+    assert layout["pageOverflow"] <= 1, f"the page scrolls sideways by {layout['pageOverflow']} px at {width} px"
+    assert layout["uncued"] == [], f"equations cut off without a scroll cue at {width} px: {layout['uncued']}"
+    assert layout["wideTitles"] == [], f"headings wider than the screen at {width} px: {layout['wideTitles']}"

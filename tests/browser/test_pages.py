@@ -8,7 +8,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from conftest import SCREENSHOTS, SITE, site_pages
+from conftest import MATHJAX_DONE, SCREENSHOTS, SITE, assert_fits, site_pages
 
 # Text nodes outside code, scripts and typeset maths: raw TeX delimiters left there mean
 # MathJax did not run on the page.
@@ -23,11 +23,6 @@ _UNTYPESET_TEXT = """() => {
   return hits;
 }"""
 
-_MATHJAX_DONE = """async () => {
-  if (!window.MathJax || !MathJax.startup) return -1;
-  await MathJax.startup.promise;
-  return document.querySelectorAll("mjx-container").length;
-}"""
 
 
 # Each page is loaded once per width: a load costs a few seconds (large pages, fonts, MathJax), so
@@ -36,7 +31,7 @@ _MATHJAX_DONE = """async () => {
 def test_page_on_a_desktop(open_page, path):
     """Offline, error-free, typeset, links resolve, fits 1280 px, and every static slider moves."""
     page, log = open_page(path)
-    typeset = page.evaluate(_MATHJAX_DONE)
+    typeset = page.evaluate(MATHJAX_DONE)
     assert not log.refused, f"off-site requests: {log.refused}"
     assert not log.failed, f"failed requests: {log.failed}"
     assert not log.console_errors, f"console errors: {log.console_errors}"
@@ -78,19 +73,10 @@ def test_page_on_a_desktop(open_page, path):
             assert found, f"missing anchor {href!r} on {path}"
 
     if path.startswith("book/"):
-        _assert_fits(page, 1280)
+        assert_fits(page, 1280)
     if "dlnotes-slider" in (SITE / path).read_text(encoding="utf-8"):
         _move_every_slider(page, path)
     assert not log.console_errors, f"console errors: {log.console_errors}"
-
-
-@pytest.mark.parametrize("path", [p.as_posix() for p in site_pages() if p.parts[0] == "book"])
-def test_page_on_a_phone(open_page, path):
-    """Loaded at a 390-px phone width: nothing overflows, nothing fails."""
-    page, log = open_page(path, width=390)
-    page.evaluate(_MATHJAX_DONE)
-    _assert_fits(page, 390)
-    assert not log.console_errors and not log.failed and not log.refused
 
 
 def test_softmax_temperature_slider_moves_the_figure(open_page):
@@ -133,30 +119,3 @@ def _move_every_slider(page, path: str) -> None:
             control.press(key)
             assert int(control.input_value()) == start + (1 if key == "ArrowRight" else -1)
             assert image.get_attribute("src") != src, f"slider {k}, input {j} on {path} did not change its frame"
-
-
-# Every display equation either fits its box or scrolls inside it with a visible cue; the
-# page itself never scrolls sideways (issue 13).
-_LAYOUT = """() => {
-  const doc = document.documentElement;
-  const out = {pageOverflow: doc.scrollWidth - doc.clientWidth, uncued: [], wideTitles: []};
-  for (const e of document.querySelectorAll('mjx-container[display="true"]')) {
-    if (e.scrollWidth <= e.clientWidth + 2) continue;
-    const s = getComputedStyle(e);
-    const scrolls = s.overflowX === "auto" || s.overflowX === "scroll";
-    const cue = s.backgroundImage.includes("gradient");
-    const inside = e.getBoundingClientRect().right <= doc.clientWidth + 1;
-    if (!(scrolls && cue && inside)) out.uncued.push(e.textContent.slice(0, 60));
-  }
-  for (const h of document.querySelectorAll("h1, h2, h3")) {
-    if (h.getBoundingClientRect().right > doc.clientWidth + 1) out.wideTitles.push(h.textContent.slice(0, 60));
-  }
-  return out;
-}"""
-
-
-def _assert_fits(page, width: int) -> None:
-    layout = page.evaluate(_LAYOUT)
-    assert layout["pageOverflow"] <= 1, f"the page scrolls sideways by {layout['pageOverflow']} px at {width} px"
-    assert layout["uncued"] == [], f"equations cut off without a scroll cue at {width} px: {layout['uncued']}"
-    assert layout["wideTitles"] == [], f"headings wider than the screen at {width} px: {layout['wideTitles']}"
