@@ -183,7 +183,7 @@ def ensure_fresh_kernel() -> Path:
 def _let_kernels_cache_bytecode(spec: Path) -> None:
     """Clear PYTHONDONTWRITEBYTECODE in the kernels' environment (an empty value counts as unset).
 
-    With it set (as on some CI machines) and nothing compiled at install, every kernel would
+    With it set (as it is on this project's CI machine) and nothing compiled at install, every kernel would
     compile torch's, scipy's and IPython's modules again: 14 s instead of 5 s to import them,
     measured, in each of the chapters' kernels."""
     kernel = json.loads(spec.read_text())

@@ -24,7 +24,6 @@ _UNTYPESET_TEXT = """() => {
 }"""
 
 
-
 # Each page is loaded once per width: a load costs a few seconds (large pages, fonts, MathJax), so
 # everything that can be asked of the desktop load is asked of it.
 @pytest.mark.parametrize("path", [p.as_posix() for p in site_pages()])
