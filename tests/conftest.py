@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -146,12 +147,93 @@ def _constraints() -> str:
     return "\n".join(l for l in lines if l.strip() and not l.lstrip().startswith(("-e", "#"))) + "\n"
 
 
+def _pins() -> dict[str, str]:
+    """requirements.txt's exact pins, by canonical project name."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in _constraints().splitlines():
+        name, _, version = line.partition("==")
+        pins[canonicalize_name(name.strip())] = version.strip()
+    return pins
+
+
+def _dependency_closure(requirements: list[str]) -> dict[str, "importlib.metadata.Distribution"]:
+    """The installed distributions that ``requirements`` need, transitively: each requirement's
+    markers evaluated for this interpreter and for the extras asked of its parent, as pip would
+    resolve them. Raises ``importlib.metadata.PackageNotFoundError`` if one is not installed."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, metadata.Distribution] = {}
+    extras_done: dict[str, set[str]] = {}
+    todo = [(Requirement(r), {""}) for r in requirements]
+    while todo:
+        req, parent_extras = todo.pop()
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in parent_extras):
+            continue
+        name = canonicalize_name(req.name)
+        wanted = {""} | set(req.extras)
+        new = wanted - extras_done.get(name, set())
+        if not new:
+            continue
+        extras_done.setdefault(name, set()).update(new)
+        dist = found.setdefault(name, metadata.distribution(name))
+        todo.extend((Requirement(r), new) for r in dist.requires or [])
+    return found
+
+
+def _link_closure(dists, target: Path) -> None:
+    """Hard-link every file that ``dists`` installed (their RECORDs, byte-compiled modules
+    included) from this environment into the venv ``target``; console scripts are copied with
+    their ``#!`` line pointing at ``target``'s Python."""
+    import shutil
+    import sys
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    target_site = target / site.relative_to(sys.prefix)
+    for dist in dists:
+        for file in dist.files or []:
+            src = Path(os.path.normpath(dist.locate_file(file)))
+            if not src.is_file():  # a RECORD line for a file that was never written
+                continue
+            dst = Path(os.path.normpath(target_site / file))
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if dst.exists():
+                continue
+            if src.parent == Path(sys.prefix) / "bin":
+                text = src.read_bytes()
+                if text.startswith(b"#!"):
+                    text = re.sub(rb"^#!.*", b"#!" + str(target / "bin" / "python").encode(), text, count=1)
+                dst.write_bytes(text)
+                shutil.copymode(src, dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:  # another file system
+                shutil.copy2(src, dst)
+
+
 def ensure_fresh_kernel() -> Path:
     """Create (once) the fresh venv, reinstall the package into it (not editable: a copy, as in
-    Colab) and register its kernel; return the directory to put on ``JUPYTER_PATH``."""
+    Colab) and register its kernel; return the directory to put on ``JUPYTER_PATH``.
+
+    The venv holds exactly the distributions that ``pip install`` of the package resolves to:
+    the closure of pyproject.toml's dependencies (and ipykernel) at requirements.txt's pins.
+    When this environment holds each of them at its pin (the README's ``.venv`` does), their
+    installed files are hard-linked from here, already byte-compiled, in a few seconds instead of
+    a minute of pip (and a first kernel that would compile torch again); ``pip check`` then
+    proves the closure complete. Otherwise pip installs them."""
     import hashlib
     import subprocess
     import sys
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
 
     def run(cmd: list[str]) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -162,15 +244,29 @@ def ensure_fresh_kernel() -> Path:
     constraints = _constraints()
     key = hashlib.sha256((constraints + (ROOT / "pyproject.toml").read_text()).encode()).hexdigest()
     stamp = FRESH / "dlnotes-deps.sha256"
-    # --no-compile: pip would byte-compile every installed module (torch, scipy, sklearn…), about
-    # half of this install's time; the kernels compile, once, only the modules a chapter imports
-    # (their kernel spec lets them write the .pyc files, see _let_kernels_cache_bytecode).
+    # --no-compile: pip would byte-compile every module it installs (the package; on the fallback
+    # route torch, scipy, sklearn…, about half of that install's time); the kernels compile, once,
+    # only the modules a chapter imports (their kernel spec lets them write the .pyc files, see
+    # _let_kernels_cache_bytecode).
     pip = [str(python), "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check"]
     if not (python.exists() and stamp.exists() and stamp.read_text() == key):
-        run([sys.executable, "-m", "venv", "--clear", str(FRESH)])
-        (FRESH / "constraints.txt").write_text(constraints)
-        # the package's declared dependencies (torch unpinned there, pinned here by the constraints)
-        run(pip + ["-c", str(FRESH / "constraints.txt"), str(ROOT), "ipykernel"])
+        needs = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] + ["ipykernel"]
+        try:
+            closure = _dependency_closure(needs + ["pip"])
+        except metadata.PackageNotFoundError:
+            closure = {}
+        pins = _pins()
+        if closure and all(name not in pins or Requirement(f"{name}=={pins[name]}").specifier.contains(
+                dist.version, prereleases=True) for name, dist in closure.items()):
+            # pip and setuptools (torch needs it) have no pin: they come at this environment's versions
+            run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(FRESH)])
+            _link_closure(closure.values(), FRESH)
+            run(pip + ["--no-deps", str(ROOT)])
+            run([str(python), "-m", "pip", "check", "--disable-pip-version-check"])
+        else:  # the declared dependencies (torch unpinned there, pinned here by the constraints)
+            run([sys.executable, "-m", "venv", "--clear", str(FRESH)])
+            (FRESH / "constraints.txt").write_text(constraints)
+            run(pip + ["-c", str(FRESH / "constraints.txt"), str(ROOT), "ipykernel"])
         run([str(python), "-m", "ipykernel", "install", "--prefix", str(FRESH),
              "--name", FRESH_KERNEL, "--display-name", "dlnotes (fresh install)"])
         stamp.write_text(key)

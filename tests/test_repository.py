@@ -238,3 +238,6 @@ def test_nbval_kernel_has_only_what_one_install_brings():
     assert "site-packages" in out["dlnotes"], "dlnotes must be an installed copy, as in Colab, not the source tree"
     spec = FRESH / "share" / "jupyter" / "kernels" / "dlnotes-fresh" / "kernel.json"
     assert json.loads(spec.read_text())["argv"][0].startswith(str(FRESH))
+    check = subprocess.run([str(FRESH / "bin" / "python"), "-m", "pip", "check", "--disable-pip-version-check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, f"the chapters' kernel lacks a dependency: {check.stdout}"
