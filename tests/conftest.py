@@ -261,7 +261,7 @@ def ensure_fresh_kernel() -> Path:
             # pip and setuptools (torch needs it) have no pin: they come at this environment's versions
             run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(FRESH)])
             _link_closure(closure.values(), FRESH)
-            run(pip + ["--no-deps", str(ROOT)])
+            run(pip + ["--no-deps", "--no-build-isolation", str(ROOT)])  # setuptools is in the closure
             run([str(python), "-m", "pip", "check", "--disable-pip-version-check"])
         else:  # the declared dependencies (torch unpinned there, pinned here by the constraints)
             run([sys.executable, "-m", "venv", "--clear", str(FRESH)])
@@ -271,7 +271,7 @@ def ensure_fresh_kernel() -> Path:
              "--name", FRESH_KERNEL, "--display-name", "dlnotes (fresh install)"])
         stamp.write_text(key)
     else:  # the environment is current: refresh only the package itself from the working tree
-        run(pip + ["--no-deps", "--force-reinstall", str(ROOT)])
+        run(pip + ["--no-deps", "--force-reinstall", "--no-build-isolation", str(ROOT)])
     _let_kernels_cache_bytecode(FRESH / "share" / "jupyter" / "kernels" / FRESH_KERNEL / "kernel.json")
     return FRESH / "share" / "jupyter"
 
@@ -312,10 +312,11 @@ def pytest_configure(config) -> None:
 # Order of the work. `--dist loadfile` hands each worker one file at a time, by default the
 # files with the most tests first; a long notebook handed out last keeps one core busy while the
 # other waits. So the long notebooks go first, the other notebooks next and the unit-test files,
-# each a few seconds, last, where they fill the gaps. A chapter whose page takes much longer than
-# ~30 s to execute belongs in LONG_NOTEBOOKS (longest first); a wrong order costs time, never a
-# test.
-LONG_NOTEBOOKS = ("wgan", "gan", "transformer", "ddpm", "hierarchical-vae")
+# each a few seconds, last, where they fill the gaps. A chapter whose page takes over ~25 s under
+# the test run belongs in LONG_NOTEBOOKS (longest first, by the seconds the execution page lists);
+# a wrong order costs time, never a test.
+LONG_NOTEBOOKS = ("wgan", "transformer", "ddpm", "gan", "linear-attention", "autoregressive", "gru-lstm",
+                  "hierarchical-vae")
 
 
 def _work_order(item) -> tuple[int, int]:
